@@ -1,0 +1,3 @@
+from lightci.main import main
+
+raise SystemExit(main())

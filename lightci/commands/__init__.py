@@ -1,0 +1,1 @@
+"""One module per subcommand; each does its work in plain typed functions."""

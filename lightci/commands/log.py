@@ -1,0 +1,83 @@
+"""``lightci log``: run history, newest first, one line a run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pygit2
+
+from lightci.errors import LightciError
+from lightci.output import relative_time, status_text
+from lightci.records import RunRecord, format_duration, short_ref
+from lightci.store import Store, note_key
+
+
+def select_runs(store: Store, revs: Sequence[str], limit: int | None) -> list[RunRecord]:
+    """Return the runs to list, newest first.
+
+    Without revisions, all runs by number. With revisions, the runs of the
+    commits reachable from them, found through the commits' notes in
+    ``git log`` order.
+    """
+    if not revs:
+        numbers = store.run_numbers()
+        if limit is not None:
+            numbers = numbers[:limit]
+        runs = [store.read_run(number) for number in numbers]
+        return [run for run in runs if run is not None]
+    return _runs_of_revisions(store, revs, limit)
+
+
+def _runs_of_revisions(store: Store, revs: Sequence[str], limit: int | None) -> list[RunRecord]:
+    repo = store.repo
+    walker = repo.walk(None, pygit2.enums.SortMode.TIME)
+    for rev in revs:
+        try:
+            walker.push(repo.revparse_single(rev).peel(pygit2.Commit).id)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise LightciError(f"unknown revision {rev!r}: {exc}") from exc
+    runs: list[RunRecord] = []
+    for commit in walker:
+        note = store.read_note(str(commit.id))
+        if not note:
+            continue
+        numbers = []
+        for line in note.splitlines():
+            key = note_key(line).split(" ")
+            if len(key) == 2 and key[1].isdigit():
+                numbers.append(int(key[1]))
+        for number in sorted(numbers, reverse=True):
+            run = store.read_run(number)
+            if run is not None:
+                runs.append(run)
+        if limit is not None and len(runs) >= limit:
+            return runs[:limit]
+    return runs
+
+
+def format_log(store: Store, runs: Sequence[RunRecord], *, colour: bool) -> str:
+    lines = []
+    for run in runs:
+        subject = _subject(store.repo, run.commit)
+        number = f"#{run.number}".ljust(6)
+        lines.append(
+            f"{number} {status_text(run.status, colour=colour, width=9)} "
+            f"{run.commit[:10]}  {short_ref(run.ref)[:24]:<24} {run.event:<11} "
+            f"{format_duration(run.duration):>7}  {relative_time(run.created):<15} "
+            f"{subject}"
+        )
+    return "".join(line.rstrip() + "\n" for line in lines)
+
+
+def _subject(repo: pygit2.Repository, commit: str) -> str:
+    try:
+        message = repo[commit].message
+    except (KeyError, ValueError):
+        return ""
+    return str(message).split("\n", 1)[0][:60]
+
+
+def format_log_json(store: Store, runs: Sequence[RunRecord]) -> str:
+    full = [store.read_run(run.number, with_jobs=True) or run for run in runs]
+    return json.dumps([run.to_dict() for run in full], indent=2) + "\n"

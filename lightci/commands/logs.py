@@ -1,0 +1,65 @@
+"""``lightci logs RUN [JOB] [--follow]``: job logs, live while the run goes on."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from lightci.errors import LightciError
+from lightci.records import JobRecord, RunRecord
+from lightci.store import Store
+
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_FOLLOW_POLL_SECONDS = 0.2
+
+
+def strip_ansi(data: bytes) -> bytes:
+    return _ANSI.sub(b"", data)
+
+
+def pick_jobs(run: RunRecord, job: str | None) -> list[JobRecord]:
+    if job is None:
+        return run.jobs
+    for record in run.jobs:
+        if job in (record.name, record.slug):
+            return [record]
+    names = ", ".join(record.name for record in run.jobs) or "none"
+    raise LightciError(f"run {run.number} has no job {job!r}; its jobs: {names}")
+
+
+def print_logs(
+    store: Store,
+    number: int,
+    job: str | None,
+    *,
+    write: Callable[[bytes], None],
+    follow: bool,
+    headers: bool,
+) -> None:
+    """Write the logs of one run; with ``follow``, keep writing until it ends."""
+    run = store.require_run(number)
+    if not follow:
+        for record in pick_jobs(run, job):
+            if headers:
+                write(f"==> {record.name} ({record.status}) <==\n".encode())
+            write(store.read_log(number, record.slug) or b"")
+        return
+    offsets: dict[str, int] = {}
+    while True:
+        run = store.require_run(number)
+        for record in pick_jobs(run, job):
+            data = store.read_log(number, record.slug) or b""
+            seen = offsets.get(record.slug)
+            if seen is None:
+                if not data and record.status in ("queued",):
+                    continue
+                if headers:
+                    write(f"==> {record.name} <==\n".encode())
+                seen = 0
+            if len(data) > seen:
+                write(data[seen:])
+            offsets[record.slug] = max(seen, len(data))
+        if run.is_finished:
+            return
+        time.sleep(_FOLLOW_POLL_SECONDS)

@@ -1,0 +1,80 @@
+"""``lightci run [REV]``: run the pipeline now, in the foreground."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import pygit2
+
+from lightci.errors import LightciError
+from lightci.queue import ZERO_ID, QueueEntry
+from lightci.records import RunRecord
+from lightci.store import Store
+
+
+def resolve_target(store: Store, rev: str) -> tuple[str, str]:
+    """Return (commit, ref) for a revision; the ref is the branch HEAD names, if any."""
+    repo = store.repo
+    try:
+        commit = str(repo.revparse_single(rev).peel(pygit2.Commit).id)
+    except (KeyError, ValueError, pygit2.GitError) as exc:
+        raise LightciError(f"unknown revision {rev!r}; give a commit, branch or tag") from exc
+    ref = rev
+    if rev == "HEAD":
+        try:
+            ref = repo.references["HEAD"].resolve().name
+        except (KeyError, pygit2.GitError):
+            ref = "HEAD"
+    else:
+        for candidate in (f"refs/heads/{rev}", f"refs/tags/{rev}", rev):
+            if candidate in repo.references:
+                ref = candidate
+                break
+    return commit, ref
+
+
+def run_foreground(store: Store, rev: str, *, event: str = "manual", stream: bool = True) -> RunRecord:
+    """Run the pipeline of ``rev`` now, streaming output; Ctrl-C cancels it."""
+    from lightci.runner import cancel_flag, execute
+
+    commit, ref = resolve_target(store, rev)
+    if store.read_pipeline(commit) is None:
+        raise LightciError(
+            f"commit {commit[:12]} has no .lightci.yml; write one with "
+            "`lightci init` and commit it"
+        )
+    number = store.allocate_number()
+    entry = QueueEntry(number=number, ref=ref, old=ZERO_ID, new=commit, event=event)
+    active = store.state_dir / "active" / str(number)
+    active.parent.mkdir(parents=True, exist_ok=True)
+    active.write_text(f"{os.getpid()}\n")
+    result: list[RunRecord] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            echo = sys.stdout.buffer if stream else None
+            result.append(execute(store, entry, echo=echo))
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt:
+        flag = cancel_flag(store, number)
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
+        sys.stderr.write(f"\nlightci: cancelling run {number}...\n")
+        thread.join()
+    finally:
+        from lightci.worker import _cleanup_run
+
+        _cleanup_run(store, number)
+    if failure:
+        raise failure[0]
+    return result[0]

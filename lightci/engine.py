@@ -1,0 +1,419 @@
+"""The engine: runs a run's jobs in dependency order and records every change.
+
+Jobs whose needs have all finished are handed to the executor, up to
+``max_parallel`` at a time. A job whose need failed is skipped with the
+reason, unless its condition asks to run anyway. Each state change of the
+run, a job or a step is written to the store as a new commit on the run's
+ref, so readers see the run advance.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from lightci.executor import Executor, JobRequest, LocalExecutor, StepSpec
+from lightci.logs import DEFAULT_MAX_LOG_BYTES, JobLog, LogSink
+from lightci.records import (
+    CANCELLED,
+    ERROR,
+    FAILED,
+    PASSED,
+    QUEUED,
+    RUNNING,
+    SKIPPED,
+    TIMED_OUT,
+    JobRecord,
+    RunRecord,
+    StepRecord,
+    job_slug,
+    utc_now,
+)
+from lightci.store import Store
+
+if TYPE_CHECKING:
+    from lightci.plan import JobPlan, RunContext
+
+logger = logging.getLogger("lightci.engine")
+
+_OK_FOR_NEEDS = (PASSED,)
+
+
+def step_environment(context: RunContext, git_dir: Path) -> dict[str, str]:
+    """Return the variables every step of a run sees besides its own ``env``."""
+    from lightci.process import clean_environ
+
+    env = clean_environ()
+    env.update(
+        {
+            "CI": "true",
+            "LIGHTCI": "true",
+            "LIGHTCI_RUN": str(context.number),
+            "LIGHTCI_COMMIT": context.commit,
+            "LIGHTCI_REF": context.ref,
+            "LIGHTCI_BRANCH": context.branch or "",
+            "LIGHTCI_TAG": context.tag or "",
+            "LIGHTCI_EVENT": context.event,
+            "LIGHTCI_REPOSITORY": str(git_dir),
+        }
+    )
+    return env
+
+
+class StoreArtifacts:
+    """Collects artifacts from a workspace into the store as tags."""
+
+    def __init__(
+        self, store: Store, run: int, job: str, expire_in: float | None
+    ) -> None:
+        self.store = store
+        self.run = run
+        self.job = job
+        self.expires: str | None = None
+        if expire_in is not None:
+            moment = datetime.now(UTC) + timedelta(seconds=expire_in)
+            self.expires = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.names: set[str] = set()
+
+    def add(self, workspace: Path, pattern: str, log: LogSink) -> None:
+        matches = sorted(glob.glob(pattern, root_dir=workspace, recursive=True))
+        if not matches:
+            log.write(f"[lightci: no artifact matches {pattern!r}]\n".encode())
+            return
+        root = workspace.resolve()
+        for relative in matches:
+            source = (workspace / relative).resolve()
+            if not source.is_relative_to(root):
+                log.write(f"[lightci: artifact {relative!r} is outside the workspace; skipped]\n".encode())
+                continue
+            name = _artifact_name(relative.rstrip("/"))
+            if name in self.names:
+                continue
+            self.names.add(name)
+            if self.store.artifact_exists(self.run, name):
+                name = f"{job_slug(self.job)}/{name}"
+            record = self.store.add_artifact(
+                run=self.run,
+                job=self.job,
+                name=name,
+                source=source,
+                relative_path=relative,
+                expires=self.expires,
+            )
+            log.write(
+                f"[lightci: saved artifact {record.name} ({record.size} bytes)]\n".encode()
+            )
+
+
+def _artifact_name(relative: str) -> str:
+    """Return a ref-safe artifact name for a workspace-relative path."""
+    parts = []
+    for part in relative.split("/"):
+        if part in ("", "."):
+            continue
+        cleaned = "".join(
+            "_" if ch in " ~^:?*[\\" or ord(ch) < 32 or ord(ch) == 127 else ch
+            for ch in part
+        )
+        cleaned = cleaned.replace("..", "_").lstrip(".") or "_"
+        if cleaned.endswith(".lock"):
+            cleaned += "_"
+        parts.append(cleaned)
+    return "/".join(parts) or "artifact"
+
+
+class RunEngine:
+    def __init__(
+        self,
+        store: Store,
+        run: RunRecord,
+        context: RunContext,
+        plans: Sequence[JobPlan],
+        *,
+        executor: Executor | None = None,
+        max_parallel: int | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        echo: BinaryIO | None = None,
+        cancel: threading.Event | None = None,
+        pipeline_timeout: float | None = None,
+        secrets: Mapping[str, str] | None = None,
+        log_filter: Callable[[LogSink], LogSink] | None = None,
+    ) -> None:
+        self.store = store
+        self.run = run
+        self.context = context
+        self.plans = {plan.name: plan for plan in plans}
+        self.executor = executor or LocalExecutor()
+        self.max_parallel = max(1, max_parallel or os.cpu_count() or 1)
+        self.max_log_bytes = max_log_bytes
+        self.echo = echo
+        self.cancel = cancel or threading.Event()
+        self.pipeline_timeout = pipeline_timeout
+        self.secrets = dict(secrets or {})
+        self.log_filter = log_filter
+        self._lock = threading.Lock()
+        self._echo_lock = threading.Lock()
+        self.base_env = step_environment(context, store.git_dir)
+        self.run.jobs = [
+            JobRecord(
+                name=plan.name,
+                slug=self._unique_slug(plan.name, index),
+                needs=list(plan.needs),
+                allow_failure=plan.allow_failure,
+                matrix=dict(plan.matrix),
+                steps=[StepRecord(name=step.name, command=step.run) for step in plan.steps],
+            )
+            for index, plan in enumerate(plans)
+        ]
+        self.records = {job.name: job for job in self.run.jobs}
+
+    def _unique_slug(self, name: str, index: int) -> str:
+        slug = job_slug(name)
+        taken = {job_slug(plan) for plan in list(self.plans)[:index]}
+        return slug if slug not in taken else f"{slug}-{index}"
+
+    # -- recording ---------------------------------------------------------
+
+    def _save(self, message: str, jobs: list[JobRecord] | None = None,
+              logs: dict[str, Path] | None = None) -> None:
+        with self._lock:
+            self.store.write_run(
+                self.run, message=message, jobs=jobs if jobs is not None else [], logs=logs
+            )
+
+    # -- running -----------------------------------------------------------
+
+    def execute(self) -> str:
+        """Run every job and return the run's final status."""
+        self.run.status = RUNNING
+        self.run.started = utc_now()
+        self._save(f"run {self.run.number}: running", jobs=self.run.jobs)
+        self.store.set_note_line(self.run)
+        deadline = (
+            time.monotonic() + self.pipeline_timeout if self.pipeline_timeout else None
+        )
+        timed_out = False
+        pending = list(self.plans.values())
+        running: dict[Future[str], str] = {}
+        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            while pending or running:
+                if deadline is not None and time.monotonic() >= deadline and not timed_out:
+                    timed_out = True
+                    self.cancel.set()
+                for plan in list(pending):
+                    if len(running) >= self.max_parallel:
+                        break
+                    needs = [self.records[name] for name in plan.needs]
+                    if any(need.status in (QUEUED, RUNNING) for need in needs):
+                        continue
+                    pending.remove(plan)
+                    reason = self._skip_reason(plan, needs)
+                    if reason is not None:
+                        self._skip(plan.name, reason)
+                        continue
+                    running[pool.submit(self._run_job, plan)] = plan.name
+                if not running:
+                    continue
+                done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    try:
+                        future.result()
+                    except Exception:
+                        logger.exception("run %s job %s crashed", self.run.number, name)
+                        job = self.records[name]
+                        job.status = ERROR
+                        job.reason = "lightci failed while running this job; see the worker log"
+                        job.finished = utc_now()
+                        self._save(f"run {self.run.number}: job {name} error", jobs=[job])
+        self.run.status = self._final_status(timed_out)
+        self.run.finished = utc_now()
+        self._save(f"run {self.run.number}: {self.run.status}", jobs=self.run.jobs)
+        self.store.set_note_line(self.run)
+        return self.run.status
+
+    def _skip_reason(self, plan: JobPlan, needs: list[JobRecord]) -> str | None:
+        if self.cancel.is_set():
+            return "the run was cancelled"
+        from lightci.plan import job_condition_allows
+
+        statuses = {need.name: (PASSED if need.allow_failure and need.status in (FAILED, TIMED_OUT) else need.status) for need in needs}
+        allowed, reason = job_condition_allows(plan, self.context, statuses, cancelled=self.cancel.is_set())
+        return None if allowed else reason
+
+    def _skip(self, name: str, reason: str) -> None:
+        job = self.records[name]
+        job.status = SKIPPED
+        job.reason = reason
+        for step in job.steps:
+            step.status = SKIPPED
+        self._save(f"run {self.run.number}: job {name} skipped", jobs=[job])
+
+    def _run_job(self, plan: JobPlan) -> str:
+        from lightci.plan import step_condition_allows
+
+        job = self.records[plan.name]
+        path = self.store.live_log_path(self.run.number, job.slug)
+        raw_log = JobLog(path, max_bytes=self.max_log_bytes, echo=None)
+        log: LogSink = _Echo(raw_log, self, plan.name) if self.echo else raw_log
+        if self.log_filter is not None:
+            log = self.log_filter(log)
+        job.status = RUNNING
+        job.started = utc_now()
+        self._save(f"run {self.run.number}: job {plan.name} running", jobs=[job])
+        logger.info("run %s job %s started", self.run.number, plan.name)
+        env = dict(self.base_env)
+        env.update(plan.env)
+        env["LIGHTCI_JOB"] = plan.name
+        for name in plan.secrets:
+            if name in self.secrets:
+                env[name] = self.secrets[name]
+
+        steps = tuple(
+            StepSpec(
+                name=step.name,
+                run=step.run,
+                env=step.env,
+                timeout=step.timeout,
+                working_directory=step.working_directory,
+                should_run=_step_gate(step, self.context, plan, self.cancel, step_condition_allows),
+            )
+            for step in plan.steps
+        )
+        workspace_root = self.store.state_dir / "work"
+        status = ERROR
+        attempts = plan.retry.max_attempts
+        for attempt in range(1, attempts + 1):
+            job.attempt = attempt
+            job.steps = [StepRecord(name=s.name, command=s.run) for s in plan.steps]
+            if attempt > 1:
+                log.write(f"\n\x1b[1;33m[lightci: retrying, attempt {attempt} of {attempts}]\x1b[0m\n".encode())
+            env["LIGHTCI_WORKSPACE"] = str(workspace_root / str(self.run.number) / job.slug)
+            env["LIGHTCI_JOB_ATTEMPT"] = str(attempt)
+            request = JobRequest(
+                git_dir=self.store.git_dir,
+                run_number=self.run.number,
+                commit=self.run.commit,
+                job_name=plan.name,
+                slug=job.slug,
+                steps=steps,
+                env=env,
+                timeout=plan.timeout,
+                working_directory=plan.working_directory,
+                artifact_paths=plan.artifacts.paths if plan.artifacts else (),
+                workspace_root=workspace_root,
+            )
+            sink = None
+            if plan.artifacts and attempt == attempts or plan.artifacts:
+                sink = StoreArtifacts(self.store, self.run.number, plan.name,
+                                      plan.artifacts.expire_in if plan.artifacts else None)
+            try:
+                status = self.executor.run_job(
+                    request,
+                    job,
+                    log,
+                    on_change=lambda: self._save(f"run {self.run.number}: job {plan.name} step", jobs=[job]),
+                    cancel=self.cancel,
+                    artifacts=sink,
+                    hooks=self._workspace_hooks(plan),
+                )
+            except Exception as exc:
+                logger.exception("run %s job %s failed in lightci", self.run.number, plan.name)
+                log.write(f"\n[lightci: internal error: {exc}]\n".encode())
+                status = ERROR
+            if status in (PASSED, CANCELLED, ERROR) or not _should_retry(plan, job, status):
+                break
+        raw_log.close()
+        job.status = status
+        job.finished = utc_now()
+        job.log_size = raw_log.size
+        job.log_truncated = raw_log.truncated
+        if status == FAILED and plan.allow_failure:
+            job.reason = "failed, but allowed to fail"
+        self._save(
+            f"run {self.run.number}: job {plan.name} {status}",
+            jobs=[job],
+            logs={job.slug: path},
+        )
+        logger.info("run %s job %s %s", self.run.number, plan.name, status)
+        return status
+
+    def _workspace_hooks(self, plan: JobPlan) -> object | None:
+        if not plan.caches:
+            return None
+        from lightci.cache import CacheHooks
+
+        return CacheHooks(self.store, plan.caches)
+
+    def _final_status(self, timed_out: bool) -> str:
+        if timed_out:
+            return TIMED_OUT
+        statuses = [job.status for job in self.run.jobs]
+        if self.cancel.is_set() or CANCELLED in statuses:
+            return CANCELLED
+        if ERROR in statuses:
+            return ERROR
+        blocking = [
+            job for job in self.run.jobs
+            if job.status in (FAILED, TIMED_OUT) and not job.allow_failure
+        ]
+        if any(job.status == FAILED for job in blocking):
+            return FAILED
+        if blocking:
+            return TIMED_OUT
+        return PASSED
+
+
+def _should_retry(plan: JobPlan, job: JobRecord, status: str) -> bool:
+    policy = plan.retry
+    if status == TIMED_OUT:
+        return policy.on_timeout
+    if status != FAILED:
+        return False
+    if policy.on_exit_codes is None:
+        return True
+    codes = {step.exit_code for step in job.steps if step.status == FAILED}
+    return bool(codes & policy.on_exit_codes)
+
+
+def _step_gate(step, context, plan, cancel, allows):  # type: ignore[no-untyped-def]
+    def should_run(earlier: list[StepRecord]) -> bool:
+        return bool(allows(step, context, plan, earlier, cancelled=cancel.is_set()))
+
+    return should_run
+
+
+class _Echo:
+    """Tees a job's log to the terminal, each line prefixed with the job name."""
+
+    def __init__(self, log: JobLog, engine: RunEngine, name: str) -> None:
+        self.log = log
+        self.engine = engine
+        self.prefix = f"[{name}] ".encode()
+        self.partial = b""
+
+    def write(self, data: bytes) -> None:
+        self.log.write(data)
+        echo = self.engine.echo
+        if echo is None:
+            return
+        text = self.partial + data
+        lines = text.split(b"\n")
+        self.partial = lines.pop()
+        if not lines:
+            return
+        out = b"".join(self.prefix + line + b"\n" for line in lines)
+        with self.engine._echo_lock:
+            try:
+                echo.write(out)
+                echo.flush()
+            except (OSError, ValueError):
+                pass

@@ -1,0 +1,292 @@
+"""The ``lightci`` command line: parses arguments and dispatches, nothing more."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import click
+
+from lightci.errors import LightciError
+
+EXIT_USER_ERROR = 1
+EXIT_CRASH = 3
+
+
+def _store(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from lightci.store import Store
+
+    return Store.open(ctx.obj["repo"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Repository to work on (default: the one around the current folder).",
+)
+@click.version_option(package_name="lightci")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path | None) -> None:
+    """Continuous integration that lives inside the git repository it tests."""
+    ctx.obj = {"repo": repo}
+
+
+@cli.command("log")
+@click.argument("revs", nargs=-1)
+@click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), help="Show at most N runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def log_command(ctx: click.Context, revs: tuple[str, ...], limit: int | None, as_json: bool) -> None:
+    """Run history, newest first, one line a run."""
+    from lightci.commands.log import format_log, format_log_json, select_runs
+    from lightci.output import emit, use_colour
+
+    store = _store(ctx)
+    runs = select_runs(store, revs, limit)
+    if as_json:
+        click.echo(format_log_json(store, runs), nl=False)
+    else:
+        emit(format_log(store, runs, colour=use_colour()))
+
+
+@cli.command("show")
+@click.argument("run", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def show_command(ctx: click.Context, run: int, as_json: bool) -> None:
+    """One run: jobs, steps, durations, statuses and artifacts."""
+    from lightci.commands.show import show_json, show_text
+    from lightci.output import emit, use_colour
+
+    store = _store(ctx)
+    record = _run_or_queued(store, run)
+    if as_json:
+        click.echo(show_json(store, record), nl=False)
+    else:
+        emit(show_text(store, record, colour=use_colour()))
+
+
+def _run_or_queued(store, number: int):  # type: ignore[no-untyped-def]
+    """Return a run's record, or a queued placeholder if the worker has not written it."""
+    from lightci import queue
+    from lightci.records import RunRecord
+
+    run = store.read_run(number, with_jobs=True)
+    if run is not None:
+        return run
+    entry = queue.read_entry(store.state_dir, number)
+    if entry is None:
+        return store.require_run(number)
+    return RunRecord(number=number, commit=entry.new, ref=entry.ref, event=entry.event)
+
+
+@cli.command("logs")
+@click.argument("run", type=int)
+@click.argument("job", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
+@click.option("--raw", is_flag=True, help="Keep ANSI escapes even when not on a terminal.")
+@click.pass_context
+def logs_command(ctx: click.Context, run: int, job: str | None, follow: bool, raw: bool) -> None:
+    """The logs of a run, or of one of its jobs."""
+    from lightci.commands.logs import print_logs, strip_ansi
+    from lightci.output import use_colour
+
+    store = _store(ctx)
+    keep_ansi = raw or use_colour()
+    out = sys.stdout.buffer
+
+    def write(data: bytes) -> None:
+        out.write(data if keep_ansi else strip_ansi(data))
+        out.flush()
+
+    print_logs(store, run, job, write=write, follow=follow, headers=job is None)
+
+
+@cli.command("status")
+@click.argument("rev", default="HEAD")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def status_command(ctx: click.Context, rev: str, as_json: bool) -> int:
+    """Status of a commit's latest run: exit 0 passed, 1 failed, 2 none or running."""
+    import json
+
+    from lightci.commands.status import exit_code_for, latest_run, resolve_commit
+    from lightci.output import status_text, use_colour
+
+    store = _store(ctx)
+    commit = resolve_commit(store, rev)
+    run = latest_run(store, commit)
+    if as_json:
+        click.echo(json.dumps(run.to_dict() if run else None, indent=2))
+    elif run is None:
+        click.echo(f"{commit[:10]}: no run")
+    else:
+        status = status_text(run.status, colour=use_colour())
+        click.echo(f"{commit[:10]}: {status} (run {run.number})")
+    return exit_code_for(run)
+
+
+@cli.command("run")
+@click.argument("rev", default="HEAD")
+@click.pass_context
+def run_command(ctx: click.Context, rev: str) -> int:
+    """Run the pipeline now, in the foreground; exit 0 only if it passed."""
+    from lightci.commands.run import run_foreground
+    from lightci.output import status_text, use_colour
+
+    store = _store(ctx)
+    run = run_foreground(store, rev)
+    colour = use_colour(sys.stderr)
+    click.echo(f"lightci: run {run.number} {status_text(run.status, colour=colour)}", err=True)
+    if run.message:
+        click.echo(f"lightci: {run.message}", err=True)
+    return 0 if run.status == "passed" else 1
+
+
+@cli.command("artifacts")
+@click.argument("run", type=int)
+@click.pass_context
+def artifacts_command(ctx: click.Context, run: int) -> None:
+    """List a run's artifacts."""
+    from lightci.commands.artifacts import format_artifacts
+
+    store = _store(ctx)
+    store.require_run(run, with_jobs=False)
+    click.echo(format_artifacts(store.list_artifacts(run)), nl=False)
+
+
+@cli.command("artifact")
+@click.argument("run", type=int)
+@click.argument("name")
+@click.option("-o", "--output", help="File or folder to write to; - for stdout.")
+@click.pass_context
+def artifact_command(ctx: click.Context, run: int, name: str, output: str | None) -> None:
+    """Fetch one artifact of a run."""
+    from lightci.commands.artifacts import find_artifact, save_artifact
+
+    store = _store(ctx)
+    record = find_artifact(store, run, name)
+    where = save_artifact(store, record, output)
+    if where != "stdout":
+        click.echo(f"wrote {record.name} to {where}", err=True)
+
+
+@cli.command("validate")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def validate_command(file: Path | None) -> None:
+    """Check a pipeline file; exit 1 with file:line: message on error."""
+    from lightci.commands.validate import find_pipeline_file, validate_file
+
+    path = file or find_pipeline_file(Path.cwd())
+    click.echo(validate_file(path))
+
+
+@cli.command("install")
+@click.option("--server", is_flag=True, help="Install the post-receive hook in a bare repository.")
+@click.pass_context
+def install_command(ctx: click.Context, server: bool) -> None:
+    """Add lightci's hooks, keeping and still calling any hook that was there."""
+    from lightci.commands.install import install_server
+    from lightci.store import open_repository
+
+    repo = open_repository(ctx.obj["repo"])
+    if not server:
+        raise LightciError("client hooks: use `lightci install --server` in a bare repository")
+    for line in install_server(repo):
+        click.echo(line)
+
+
+@cli.command("uninstall")
+@click.option("--server", is_flag=True, help="Remove the post-receive hook.")
+@click.pass_context
+def uninstall_command(ctx: click.Context, server: bool) -> None:
+    """Remove lightci's hooks and restore the ones they replaced."""
+    from lightci.commands.install import uninstall_server
+    from lightci.store import open_repository
+
+    repo = open_repository(ctx.obj["repo"])
+    for line in uninstall_server(repo):
+        click.echo(line)
+
+
+@cli.command("worker")
+@click.option("--git-dir", type=click.Path(file_okay=False, path_type=Path), help="Repository whose queue to drain.")
+@click.pass_context
+def worker_command(ctx: click.Context, git_dir: Path | None) -> None:
+    """Drain the run queue; the hook starts it, and it can run as a service."""
+    from lightci.store import open_repository
+    from lightci.worker import setup_logging, work
+
+    repo = open_repository(git_dir or ctx.obj["repo"])
+    path = Path(repo.path).resolve()
+    setup_logging(path / "lightci")
+    work(path)
+
+
+@cli.group("hook", hidden=True)
+def hook_group() -> None:
+    """Entry points for lightci's git hooks."""
+
+
+@hook_group.command("post-receive")
+@click.option("--git-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+def hook_post_receive(git_dir: Path) -> int:
+    from lightci.commands.hook import log_hook_failure, parse_updates, post_receive
+    from lightci.store import Store
+
+    try:
+        store = Store.open(git_dir)
+        for line in post_receive(store, parse_updates(sys.stdin)):
+            click.echo(f"lightci: {line}", err=True)
+    except Exception as exc:
+        log_hook_failure(git_dir)
+        click.echo(
+            f"lightci: could not queue CI runs ({exc}); the push itself succeeded. "
+            f"Details: {git_dir / 'lightci' / 'hook.log'}",
+            err=True,
+        )
+    return 0
+
+
+def _crash_log() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "lightci"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = cli.main(args=argv, prog_name="lightci", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("lightci: aborted", err=True)
+        return EXIT_USER_ERROR
+    except LightciError as exc:
+        click.echo(f"lightci: error: {exc}", err=True)
+        return EXIT_USER_ERROR
+    except BrokenPipeError:
+        return EXIT_USER_ERROR
+    except Exception:
+        try:
+            path = _crash_log()
+            path.write_text(traceback.format_exc())
+            where = f"the traceback is in {path}"
+        except OSError:
+            where = "the traceback follows:\n" + traceback.format_exc()
+        click.echo(
+            f"lightci: internal error (a bug in lightci, not in your pipeline); {where}",
+            err=True,
+        )
+        return EXIT_CRASH
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,1 @@
+"""The web viewer: a read-only bottle application over lightci\x27s records."""

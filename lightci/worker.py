@@ -1,0 +1,209 @@
+"""The worker: drains a repository's run queue, one worker per repository.
+
+The hook starts a worker after each push; a second worker that finds the
+lock taken exits at once, because the first one picks up its entries. A
+worker that released the lock looks at the queue once more before it
+exits, so an entry queued in that moment is not stranded.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lightci import queue
+from lightci.process import clean_environ
+from lightci.records import ERROR, FINISHED_STATUSES, QUEUED, RUNNING, utc_now
+from lightci.store import Store
+from lightci.worktree import remove_worktree
+
+logger = logging.getLogger("lightci.worker")
+
+
+def setup_logging(state_dir: Path) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(state_dir / "worker.log")
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger("lightci")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+@contextmanager
+def worker_lock(state_dir: Path) -> Iterator[bool]:
+    """Hold the repository's worker lock if it is free; yield whether it was."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / "worker.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def work(git_dir: Path) -> int:
+    """Drain the queue; return how many runs this worker ran."""
+    store = Store.open(git_dir)
+    count = 0
+    while True:
+        with worker_lock(store.state_dir) as locked:
+            if not locked:
+                logger.info("another worker holds the lock; exiting")
+                return count
+            logger.info("worker started for %s", store.git_dir)
+            recover(store)
+            count += drain(store)
+        if not queue.read_entries(store.state_dir):
+            logger.info("queue empty; worker stopping after %d runs", count)
+            return count
+
+
+def drain(store: Store) -> int:
+    from lightci.runner import execute, record_queued
+
+    count = 0
+    while True:
+        entries = queue.read_entries(store.state_dir)
+        if not entries:
+            return count
+        for entry in entries:
+            record_queued(store, entry)
+        entry = entries[0]
+        active = store.state_dir / "active" / str(entry.number)
+        active.parent.mkdir(parents=True, exist_ok=True)
+        active.write_text(f"{os.getpid()}\n")
+        logger.info("run %d started: %s at %s", entry.number, entry.ref, entry.new[:12])
+        try:
+            run = execute(store, entry)
+            logger.info("run %d finished: %s", entry.number, run.status)
+        except Exception as exc:
+            logger.exception("run %d crashed the worker", entry.number)
+            _finish_as_error(
+                store,
+                entry.number,
+                f"lightci failed while running this run ({type(exc).__name__}: {exc}); "
+                f"the traceback is in {store.state_dir / 'worker.log'}",
+            )
+        finally:
+            _cleanup_run(store, entry.number)
+        count += 1
+
+
+def recover(store: Store) -> None:
+    """Finish runs left ``running`` by a worker that died, and clean up after it."""
+    active_dir = store.state_dir / "active"
+    if not active_dir.is_dir():
+        return
+    for name in sorted(os.listdir(active_dir)):
+        if not name.isdigit():
+            continue
+        number = int(name)
+        try:
+            pid = (active_dir / name).read_text().strip()
+        except OSError:
+            pid = "?"
+        if pid.isdigit() and int(pid) != os.getpid() and _process_alive(int(pid)):
+            continue  # a `lightci run` in the foreground, still going
+        logger.warning("run %d was left unfinished by worker %s; finishing it as error", number, pid)
+        _stop_leftover_groups(active_dir / f"{number}.groups")
+        _finish_as_error(
+            store,
+            number,
+            f"the worker running this run (pid {pid}) stopped before it finished "
+            f"(killed or crashed); `lightci retry {number}` runs it again",
+        )
+        _cleanup_run(store, number)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_leftover_groups(path: Path) -> None:
+    from lightci.executor import stop_process_group
+
+    try:
+        groups = {int(line) for line in path.read_text().split() if line.isdigit()}
+    except OSError:
+        return
+    for group in groups:
+        stop_process_group(group, grace=1.0)
+
+
+def _finish_as_error(store: Store, number: int, message: str) -> None:
+    run = store.read_run(number, with_jobs=True)
+    if run is None or run.status in FINISHED_STATUSES:
+        return
+    logs = {}
+    for job in run.jobs:
+        if job.status in (QUEUED, RUNNING):
+            job.status = ERROR
+            job.reason = message
+            job.finished = utc_now()
+            for step in job.steps:
+                if step.status in (QUEUED, RUNNING):
+                    step.status = ERROR
+        live = store.live_log_path(number, job.slug)
+        if live.exists():
+            logs[job.slug] = live
+    run.status = ERROR
+    run.message = message
+    run.finished = utc_now()
+    store.write_run(run, message=f"run {number}: error\n", jobs=run.jobs, logs=logs)
+    store.set_note_line(run)
+
+
+def _cleanup_run(store: Store, number: int) -> None:
+    work_dir = store.state_dir / "work" / str(number)
+    if work_dir.is_dir():
+        for path in sorted(work_dir.iterdir()):
+            remove_worktree(store.git_dir, path)
+        shutil.rmtree(work_dir, ignore_errors=True)
+    shutil.rmtree(store.state_dir / "live" / str(number), ignore_errors=True)
+    for leftover in ("active/{n}", "active/{n}.groups", "cancel/{n}"):
+        try:
+            (store.state_dir / leftover.format(n=number)).unlink()
+        except FileNotFoundError:
+            pass
+    queue.remove(store.state_dir, number)
+
+
+def spawn_worker(git_dir: Path) -> None:
+    """Start a worker fully detached: own session, no terminal, output to its log."""
+    state_dir = git_dir / "lightci"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "worker.log", "ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "lightci", "worker", "--git-dir", str(git_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            cwd=git_dir,
+            env=clean_environ(),
+        )
