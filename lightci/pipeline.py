@@ -343,8 +343,8 @@ class Retry(_Model):
     )
     when: tuple[StrictInt | Literal["timeout", "failure"], ...] | None = Field(
         default=None,
-        description="What to retry after: exit codes, 'timeout' or 'failure' "
-        "(any failure). Without it, any failure or timeout.",
+        description="What to retry after: exit codes, 'timeout', or 'failure' "
+        "for any failing exit code. Without it, any failure or timeout.",
     )
 
     @field_validator("when", mode="before")
@@ -456,6 +456,10 @@ class Matrix(_Model):
         for entry in self.include:
             names.extend(key for key in entry if key not in names)
         return tuple(names)
+
+    def label(self, combination: Mapping[str, str]) -> str:
+        """Join a combination's values in key order, such as `3.11, linux`."""
+        return ", ".join(combination[key] for key in self.keys if key in combination)
 
     def combinations(self) -> list[dict[str, str]]:
         """Expand the matrix into its combinations, in order.
@@ -918,10 +922,8 @@ def _check_job(name: str, job: Job, pipeline: Pipeline, document: YamlDocument) 
             )
 
     matrix_keys = frozenset(job.matrix.keys) if job.matrix else frozenset()
-    if job.matrix is not None and not job.matrix.combinations():
-        raise _Problem(
-            "the matrix has no combinations left after exclude", (*base, "matrix")
-        )
+    if job.matrix is not None:
+        _check_combinations(job.matrix, (*base, "matrix"))
 
     if job.name is not None:
         _check_template(job.name, (*base, "name"), matrix_keys=matrix_keys)
@@ -949,6 +951,22 @@ def _check_job(name: str, job: Job, pipeline: Pipeline, document: YamlDocument) 
         _check_template(step.run, run_path, matrix_keys=matrix_keys)
         _check_templates(step.env, (*step_path, "env"), matrix_keys=matrix_keys)
         _check_condition_names(step.condition, (*step_path, "if"), matrix_keys)
+
+
+def _check_combinations(matrix: Matrix, path: Path) -> None:
+    labels: set[str] = set()
+    combinations = matrix.combinations()
+    if not combinations:
+        raise _Problem("the matrix has no combinations left after exclude", path)
+    for combination in combinations:
+        label = matrix.label(combination)
+        if label in labels:
+            raise _Problem(
+                f"two matrix combinations are both ({label}); "
+                "remove the repeated include entry",
+                path,
+            )
+        labels.add(label)
 
 
 def _concurrency_path(document: YamlDocument, path: Path) -> Path:
