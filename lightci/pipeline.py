@@ -341,7 +341,13 @@ class Retry(_Model):
         le=MAX_RETRIES,
         description=f"Retries after the first attempt, at most {MAX_RETRIES}.",
     )
-    when: tuple[StrictInt | Literal["timeout", "failure"], ...] | None = Field(
+    when: (
+        tuple[
+            Annotated[StrictInt, Field(ge=1, le=255)] | Literal["timeout", "failure"],
+            ...,
+        ]
+        | None
+    ) = Field(
         default=None,
         description="What to retry after: exit codes, 'timeout', or 'failure' "
         "for any failing exit code. Without it, any failure or timeout.",
@@ -419,7 +425,11 @@ def _check_secret(value: str) -> str:
     return value
 
 
-SecretName = Annotated[str, AfterValidator(_check_secret)]
+SecretName = Annotated[
+    str,
+    AfterValidator(_check_secret),
+    WithJsonSchema({"type": "string", "pattern": f"^{SECRET_NAME.pattern}$"}),
+]
 
 
 class Concurrency(_Model):
@@ -589,6 +599,7 @@ _MATRIX_SCHEMA = {
             "combination that has all its values.",
         },
     },
+    "propertyNames": {"pattern": f"^{MATRIX_KEY.pattern}$"},
     "additionalProperties": {
         "type": "array",
         "minItems": 1,
@@ -608,7 +619,11 @@ class Job(_Model):
     steps: Annotated[
         tuple[Step, ...],
         BeforeValidator(_steps_shorthand, json_schema_input_type=list[str | Step]),
-    ] = Field(min_length=1, description="Shell commands, run in order.")
+    ] = Field(
+        min_length=1,
+        description="Shell commands, run in order.",
+        json_schema_extra={"minItems": 1},
+    )
     env: Env = Field(default_factory=dict, description="Variables for every step.")
     timeout: Duration | None = Field(
         default=None,
@@ -619,7 +634,12 @@ class Job(_Model):
     )
     retry: Annotated[
         Retry | None,
-        BeforeValidator(_retry_shorthand, json_schema_input_type=int | Retry | None),
+        BeforeValidator(
+            _retry_shorthand,
+            json_schema_input_type=Annotated[int, Field(ge=0, le=MAX_RETRIES)]
+            | Retry
+            | None,
+        ),
     ] = Field(
         default=None, description="Retries after the first attempt, or a mapping."
     )
@@ -693,6 +713,10 @@ class Pipeline(_Model):
     jobs: dict[str, Job] = Field(
         min_length=1,
         description="The jobs, by name: letters, digits, '_', '.' and '-'.",
+        json_schema_extra={
+            "minProperties": 1,
+            "propertyNames": {"pattern": f"^{JOB_NAME.pattern}$"},
+        },
     )
 
     @field_validator("jobs", mode="before")
