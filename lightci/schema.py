@@ -24,18 +24,4 @@ def pipeline_json_schema() -> dict[str, Any]:
         "description": "The .lightci.yml file at the root of a repository.",
     }
     schema.update({k: v for k, v in generated.items() if k != "title"})
-    _fix_array_lengths(schema)
     return schema
-
-
-def _fix_array_lengths(node: Any) -> None:
-    # pydantic 2.13 writes a list's `min_length` as `minLength`, which JSON Schema
-    # reads as a string length, when the field takes a different input type.
-    if isinstance(node, dict):
-        if node.get("type") == "array" and "minLength" in node:
-            node["minItems"] = node.pop("minLength")
-        for value in node.values():
-            _fix_array_lengths(value)
-    elif isinstance(node, list):
-        for value in node:
-            _fix_array_lengths(value)
