@@ -271,6 +271,20 @@ class Triggers(_Model):
         description="Events that run it: push, pre-push, post-commit, manual, retry.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_event_level(cls, data: Any) -> Any:
+        # GitHub Actions nests filters under each event; lightci does not.
+        if isinstance(data, dict):
+            for event in ("push", "pull_request", "pre-push", "post-commit"):
+                if isinstance(data.get(event), dict):
+                    raise _invalid(
+                        f"'on' takes its filters directly, with no '{event}:' "
+                        "level; write on: {branches: [...], events: [push]}",
+                        line_at=(event,),
+                    )
+        return data
+
     @field_validator("branches", "tags", "paths")
     @classmethod
     def _need_positive_pattern(
@@ -762,7 +776,11 @@ def load_pipeline(data: bytes, filename: str) -> Pipeline:
     try:
         document = load_yaml(text)
     except YamlError as error:
-        raise PipelineError(error.message, filename=filename, line=error.line) from None
+        raise PipelineError(
+            error.message + _quoting_hint(text, error.line),
+            filename=filename,
+            line=error.line,
+        ) from None
 
     try:
         pipeline = Pipeline.model_validate(
@@ -783,6 +801,17 @@ def load_pipeline(data: bytes, filename: str) -> Pipeline:
     return pipeline
 
 
+def _quoting_hint(text: str, line: int | None) -> str:
+    # `{` and `}` end a plain value inside [...] or {...}, so an unquoted
+    # `${{ ... }}` there is a YAML syntax error.
+    lines = text.splitlines()
+    if line is None or not any(
+        "${{" in lines[i] for i in range(max(line - 2, 0), min(line, len(lines)))
+    ):
+        return ""
+    return "; put quotes around a value that contains '${{ ... }}'"
+
+
 def format_path(path: Path) -> str:
     """Format a path as a dotted key, such as `jobs.build.steps[0].run`."""
     text = ""
@@ -796,7 +825,8 @@ def format_path(path: Path) -> str:
 
 def _stringify_scalars(document: YamlDocument) -> dict[str, Any]:
     """Replace numbers and booleans in env values and matrix values with their
-    text as written, so `3.10` stays "3.10" and `TRUE` stays "TRUE"."""
+    text as written, so `3.10` stays "3.10" and `TRUE` stays "TRUE". A boolean
+    `if` becomes its text too, so `if: false` is a condition."""
     data = document.data
 
     def convert(container: Any, path: Path) -> None:
@@ -812,6 +842,11 @@ def _stringify_scalars(document: YamlDocument) -> dict[str, Any]:
             if isinstance(value, bool | int | float) and raw is not None:
                 container[key] = raw
 
+    def convert_condition(container: dict[str, Any], path: Path) -> None:
+        raw = document.raw_text((*path, "if"))
+        if isinstance(container.get("if"), bool) and raw is not None:
+            container["if"] = raw
+
     convert(data.get("env"), ("env",))
     jobs = data.get("jobs")
     if not isinstance(jobs, dict):
@@ -821,10 +856,12 @@ def _stringify_scalars(document: YamlDocument) -> dict[str, Any]:
             continue
         base: Path = ("jobs", job_name)
         convert(job.get("env"), (*base, "env"))
+        convert_condition(job, base)
         steps = job.get("steps")
         for index, step in enumerate(steps if isinstance(steps, list) else []):
             if isinstance(step, dict):
                 convert(step.get("env"), (*base, "steps", index, "env"))
+                convert_condition(step, (*base, "steps", index))
         matrix = job.get("matrix")
         if not isinstance(matrix, dict):
             continue

@@ -610,3 +610,43 @@ def test_models_are_frozen() -> None:
 
 def test_format_path() -> None:
     assert format_path(("jobs", "a", "steps", 0, "run")) == "jobs.a.steps[0].run"
+
+
+def test_github_event_level_gets_hint() -> None:
+    error = error_of("""\
+        on:
+          push:
+            branches: [main]
+        jobs: {a: {steps: [make]}}
+        """)
+    assert error.line == 2
+    assert error.key == "on"
+    assert error.message.startswith("'on' takes its filters directly, with no 'push:'")
+
+
+def test_unquoted_substitution_in_flow_list_gets_hint() -> None:
+    error = error_of("jobs:\n  a:\n    steps: [echo ${{ branch }}]\n")
+    assert error.line == 3
+    assert error.message.endswith(
+        "put quotes around a value that contains '${{ ... }}'"
+    )
+
+
+def test_syntax_error_elsewhere_has_no_quoting_hint() -> None:
+    error = error_of("jobs:\n  a:\n    steps: [make\n  b: 1\n")
+    assert "quotes" not in error.message
+
+
+@pytest.mark.parametrize("written", ["false", "true"])
+def test_boolean_condition(written: str) -> None:
+    pipeline = load(f"""\
+        jobs:
+          a:
+            if: {written}
+            steps:
+              - run: make
+                if: {written}
+        """)
+    job = pipeline.jobs["a"]
+    assert job.if_ == written
+    assert job.steps[0].if_ == written
