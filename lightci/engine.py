@@ -40,6 +40,7 @@ from lightci.records import (
 from lightci.store import Store
 
 if TYPE_CHECKING:
+    from lightci.conditions import Condition, ConditionContext
     from lightci.plan import JobPlan, RunContext
 
 logger = logging.getLogger("lightci.engine")
@@ -51,7 +52,7 @@ def step_environment(context: RunContext, git_dir: Path) -> dict[str, str]:
     """Return the variables every step of a run sees besides its own ``env``."""
     from lightci.process import clean_environ
 
-    env = clean_environ()
+    env = clean_environ(keep_transport=False)
     env.update(
         {
             "CI": "true",
@@ -243,11 +244,7 @@ class RunEngine:
     def _skip_reason(self, plan: JobPlan, needs: list[JobRecord]) -> str | None:
         if self.cancel.is_set():
             return "the run was cancelled"
-        from lightci.plan import job_condition_allows
-
-        statuses = {need.name: (PASSED if need.allow_failure and need.status in (FAILED, TIMED_OUT) else need.status) for need in needs}
-        allowed, reason = job_condition_allows(plan, self.context, statuses, cancelled=self.cancel.is_set())
-        return None if allowed else reason
+        return job_skip_reason(plan, self.context, needs)
 
     def _skip(self, name: str, reason: str) -> None:
         job = self.records[name]
@@ -258,8 +255,6 @@ class RunEngine:
         self._save(f"run {self.run.number}: job {name} skipped", jobs=[job])
 
     def _run_job(self, plan: JobPlan) -> str:
-        from lightci.plan import step_condition_allows
-
         job = self.records[plan.name]
         path = self.store.live_log_path(self.run.number, job.slug)
         raw_log = JobLog(path, max_bytes=self.max_log_bytes, echo=None)
@@ -284,7 +279,7 @@ class RunEngine:
                 env=step.env,
                 timeout=step.timeout,
                 working_directory=step.working_directory,
-                should_run=_step_gate(step, self.context, plan, self.cancel, step_condition_allows),
+                should_run=_step_gate(step.condition, self.context, plan, self.cancel),
             )
             for step in plan.steps
         )
@@ -384,9 +379,60 @@ def _should_retry(plan: JobPlan, job: JobRecord, status: str) -> bool:
     return bool(codes & policy.on_exit_codes)
 
 
-def _step_gate(step, context, plan, cancel, allows):  # type: ignore[no-untyped-def]
+def _condition_context(
+    context: RunContext, plan: JobPlan, results: Sequence[tuple[str, bool]], cancelled: bool
+) -> ConditionContext:
+    from lightci.conditions import ConditionContext, upstream_status
+
+    succeeded, failed = upstream_status(results)
+    return ConditionContext(
+        ref=context.ref,
+        branch=context.branch,
+        tag=context.tag,
+        event=context.event,
+        commit=context.commit,
+        job=plan.name,
+        matrix=plan.matrix,
+        env=plan.env,
+        succeeded=succeeded,
+        failed=failed,
+        cancelled=cancelled,
+    )
+
+
+def job_skip_reason(
+    plan: JobPlan, context: RunContext, needs: Sequence[JobRecord]
+) -> str | None:
+    """Return why a job must not run, or None when it should run."""
+    results = [(need.status, need.allow_failure) for need in needs]
+    condition_context = _condition_context(context, plan, results, cancelled=False)
+    if plan.condition is not None:
+        if plan.condition.evaluate(condition_context):
+            return None
+        return f"its condition is false: if: {plan.condition.text}"
+    if condition_context.succeeded:
+        return None
+    blocking = [
+        f"{need.name} {need.status}"
+        for need in needs
+        if need.status != PASSED
+        and not (need.allow_failure and need.status in (FAILED, TIMED_OUT))
+    ]
+    return "needed job " + ", ".join(blocking)
+
+
+def _step_gate(
+    condition: Condition | None,
+    context: RunContext,
+    plan: JobPlan,
+    cancel: threading.Event,
+) -> Callable[[list[StepRecord]], bool]:
     def should_run(earlier: list[StepRecord]) -> bool:
-        return bool(allows(step, context, plan, earlier, cancelled=cancel.is_set()))
+        results = [(step.status, False) for step in earlier if step.status != SKIPPED]
+        condition_context = _condition_context(context, plan, results, cancel.is_set())
+        if condition is None:
+            return condition_context.succeeded and not cancel.is_set()
+        return condition.evaluate(condition_context)
 
     return should_run
 

@@ -229,6 +229,62 @@ def worker_command(ctx: click.Context, git_dir: Path | None) -> None:
     work(path)
 
 
+@cli.command("serve")
+@click.argument("repos", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Serve every bare repository under this folder.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port to listen on; 0 picks a free one.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Worker threads of the WSGI server.")
+@click.pass_context
+def serve_command(
+    ctx: click.Context, repos: tuple[Path, ...], root: Path | None, host: str, port: int, threads: int
+) -> None:
+    """The web viewer, on 127.0.0.1 unless told otherwise."""
+    from lightci.commands.serve import serve
+
+    serve(list(repos) or ([] if root else [ctx.obj["repo"] or Path.cwd()]), root=root, host=host, port=port, threads=threads)
+
+
+@cli.command("serve")
+@click.argument("repos", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Serve every bare repository under this folder.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker threads of the WSGI server.",
+)
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    repos: tuple[Path, ...],
+    root: Path | None,
+    host: str,
+    port: int,
+    threads: int,
+) -> None:
+    """The web viewer, on 127.0.0.1 unless told otherwise."""
+    from lightci.commands.serve import serve
+
+    targets = list(repos)
+    if not targets and root is None:
+        targets = [ctx.obj["repo"] or Path.cwd()]
+    serve(targets, root=root, host=host, port=port, threads=threads)
+
+
 @cli.group("hook", hidden=True)
 def hook_group() -> None:
     """Entry points for lightci's git hooks."""

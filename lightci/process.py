@@ -25,24 +25,28 @@ class CommandError(LightciError):
         super().__init__(message)
 
 
-def clean_environ(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return a copy of the environment without git's per-repository variables.
+def clean_environ(
+    base: Mapping[str, str] | None = None, *, keep_transport: bool = True
+) -> dict[str, str]:
+    """Return a copy of the environment without git's GIT_* variables.
 
     A hook runs with GIT_DIR, GIT_INDEX_FILE and friends set for the
     repository that called it; passed on, they make a git command in another
-    folder act on the wrong repository. GIT_SSH*, GIT_ASKPASS and the
-    GIT_CONFIG_* overrides are not per-repository and are kept, because they
-    carry the user's transport and config choices.
+    folder act on the wrong repository. With ``keep_transport``, the
+    variables that choose how git reaches a remote (GIT_SSH, GIT_SSH_COMMAND,
+    GIT_ASKPASS, GIT_TERMINAL_PROMPT) stay, because they carry the user's
+    choices and name no repository.
     """
-    keep = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "GIT_TERMINAL_PROMPT")
-    keep_prefixes = ("GIT_CONFIG_", "GIT_AUTHOR_", "GIT_COMMITTER_")
+    keep = (
+        ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "GIT_TERMINAL_PROMPT")
+        if keep_transport
+        else ()
+    )
     source = os.environ if base is None else base
     return {
         key: value
         for key, value in source.items()
-        if not key.startswith("GIT_")
-        or key in keep
-        or (key.startswith(keep_prefixes) and key != "GIT_CONFIG_PARAMETERS")
+        if not key.startswith("GIT_") or key in keep
     }
 
 

@@ -29,14 +29,18 @@ EVENTS = ("push", "pre-push", "post-commit", "manual", "retry")
 
 
 def utc_now() -> str:
-    """Return the current time as ISO 8601 UTC with second precision."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Return the current time as ISO 8601 UTC with millisecond precision."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_time(value: str | None) -> datetime | None:
+    """Parse an ISO 8601 UTC time as written by ``utc_now`` (or without fraction)."""
     if not value:
         return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:

@@ -367,6 +367,9 @@ class Store:
         self.repo.references.create(ref_name, tag_id, force=True)
         return record
 
+    def artifact_exists(self, run: int, name: str) -> bool:
+        return f"{ARTIFACTS_PREFIX}{run}/{name}" in self.repo.references
+
     def list_artifacts(self, run: int) -> list[ArtifactRecord]:
         prefix = f"{ARTIFACTS_PREFIX}{run}/"
         records = []

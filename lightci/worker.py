@@ -198,7 +198,7 @@ def spawn_worker(git_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     with open(state_dir / "worker.log", "ab") as log:
         subprocess.Popen(
-            [sys.executable, "-m", "lightci", "worker", "--git-dir", str(git_dir)],
+            [sys.executable, "-I", "-m", "lightci", "worker", "--git-dir", str(git_dir)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

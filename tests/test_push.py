@@ -1,0 +1,396 @@
+"""A real push to a bare repository runs its pipeline and records the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import LIGHTCI, Server, git, lightci, run, wait_idle
+
+TWO_JOBS = {
+    ".lightci.yml": """\
+        env:
+          GREETING: hello
+        jobs:
+          build:
+            steps:
+              - name: compile
+                run: |
+                  mkdir -p dist
+                  echo "$GREETING from $LIGHTCI_JOB" > dist/out.txt
+                  echo built
+            artifacts: [dist/out.txt]
+          test:
+            needs: build
+            env:
+              ANSWER: NO
+            steps:
+              - name: environment
+                run: |
+                  echo "ci=$CI run=$LIGHTCI_RUN branch=$LIGHTCI_BRANCH answer=$ANSWER"
+                  echo "commit=$LIGHTCI_COMMIT ref=$LIGHTCI_REF event=$LIGHTCI_EVENT"
+                  echo "workspace=$LIGHTCI_WORKSPACE"
+                  env | grep '^GIT_' || echo "no git variables"
+        """,
+    "README.md": "a project\n",
+}
+
+
+def show_json(server: Server, number: int) -> dict:
+    return json.loads(server.lightci("show", str(number), "--json").stdout)
+
+
+def test_push_runs_pipeline_and_records_it(server: Server) -> None:
+    commit = server.commit(TWO_JOBS, "add pipeline")
+    pushed = server.push()
+    assert "lightci: run 1 queued for main" in pushed.stderr
+    server.wait_idle()
+
+    record = show_json(server, 1)
+    assert record["status"] == "passed"
+    assert record["commit"] == commit
+    assert record["ref"] == "refs/heads/main"
+    assert record["event"] == "push"
+    jobs = {job["name"]: job for job in record["jobs"]}
+    assert jobs["build"]["status"] == "passed"
+    assert jobs["test"]["status"] == "passed"
+    assert jobs["test"]["needs"] == ["build"]
+    assert jobs["test"]["started"] >= jobs["build"]["finished"]
+    assert jobs["build"]["steps"][0]["name"] == "compile"
+    assert jobs["build"]["steps"][0]["exit_code"] == 0
+
+    log_line = server.lightci("log").stdout
+    assert "#1" in log_line
+    assert "passed" in log_line
+    assert "add pipeline" in log_line
+
+    logs = server.lightci("logs", "1", "test").stdout
+    assert f"ci=true run=1 branch=main answer=NO" in logs
+    assert f"commit={commit} ref=refs/heads/main event=push" in logs
+    assert "no git variables" in logs
+    workspace = logs.split("workspace=")[1].split("\n")[0]
+    assert not Path(workspace).exists()
+
+    output = server.git_dir.parent / "out.txt"
+    server.lightci("artifact", "1", "dist/out.txt", "-o", str(output))
+    assert output.read_text() == "hello from build\n"
+
+    notes = git(server.git_dir, "log", "--notes=lightci", "-1", "main").stdout
+    assert "run 1 passed (push main" in notes
+    tag = git(server.git_dir, "cat-file", "-p", "refs/lightci/artifacts/1/dist/out.txt").stdout
+    assert "type blob" in tag
+    assert '"sha256"' in tag
+    worktrees = git(server.git_dir, "worktree", "list").stdout.strip().splitlines()
+    assert len(worktrees) == 1
+
+
+def test_run_history_is_commit_chain(server: Server) -> None:
+    server.commit(TWO_JOBS)
+    server.push()
+    server.wait_idle()
+
+    messages = git(server.git_dir, "log", "--format=%s", "refs/lightci/runs/1").stdout
+    lines = messages.strip().splitlines()
+    assert lines[0] == "run 1: passed"
+    assert lines[-1] == "run 1: queued"
+    assert "run 1: running" in lines
+    tree = git(server.git_dir, "ls-tree", "-r", "--name-only", "refs/lightci/runs/1").stdout
+    assert "run.json" in tree
+    assert "jobs/build.json" in tree
+    assert "logs/test.log" in tree
+
+
+def test_failing_step_fails_run(server: Server) -> None:
+    server.commit(
+        {
+            ".lightci.yml": """\
+                jobs:
+                  lint:
+                    steps:
+                      - run: echo checking; exit 3
+                      - run: echo never runs
+                  deploy:
+                    needs: lint
+                    steps: [echo deploying]
+                """
+        }
+    )
+    server.push()
+    server.wait_idle()
+
+    record = show_json(server, 1)
+    assert record["status"] == "failed"
+    jobs = {job["name"]: job for job in record["jobs"]}
+    assert jobs["lint"]["status"] == "failed"
+    assert jobs["lint"]["steps"][0]["exit_code"] == 3
+    assert jobs["lint"]["steps"][1]["status"] == "skipped"
+    assert jobs["deploy"]["status"] == "skipped"
+    assert "lint failed" in jobs["deploy"]["reason"]
+    status = server.lightci("status", "main", check=False)
+    assert status.returncode == 1
+    assert "failed" in status.stdout
+    assert "exit code 3" in server.lightci("logs", "1", "lint").stdout
+
+
+def test_invalid_pipeline_records_error(server: Server) -> None:
+    server.commit(
+        {
+            ".lightci.yml": """\
+                jobs:
+                  build:
+                    steps:
+                      - runs: make
+                """
+        }
+    )
+    pushed = server.push()
+    assert "invalid" in pushed.stderr
+    server.wait_idle()
+
+    record = show_json(server, 1)
+    assert record["status"] == "error"
+    assert record["message"].startswith(".lightci.yml:4: jobs.build.steps[0]: unknown key 'runs'")
+    assert "runs" in record["message"]
+    notes = git(server.git_dir, "log", "--notes=lightci", "-1", "main").stdout
+    assert "run 1 error" in notes
+
+
+def test_ten_pushes_at_once(server: Server) -> None:
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo one]\n"})
+    commits = {}
+    for index in range(10):
+        git(server.clone, "checkout", "-q", "-B", f"branch{index}", "main" if index else "HEAD")
+        commits[f"branch{index}"] = server.commit({"file.txt": f"{index}\n"}, f"commit {index}")
+    pushes = [
+        subprocess.Popen(
+            ["git", "push", "-q", "origin", f"branch{index}"],
+            cwd=server.clone,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for index in range(10)
+    ]
+    for push in pushes:
+        assert push.wait(timeout=120) == 0
+    server.wait_idle()
+
+    runs = json.loads(server.lightci("log", "--json").stdout)
+    assert len(runs) == 10
+    assert sorted(item["number"] for item in runs) == list(range(1, 11))
+    assert {item["commit"] for item in runs} == set(commits.values())
+    assert all(item["status"] == "passed" for item in runs)
+    for branch, commit in commits.items():
+        note = git(server.git_dir, "notes", "--ref=lightci", "show", commit).stdout
+        assert note.startswith("run "), branch
+    fsck = git(server.git_dir, "fsck", "--strict")
+    assert fsck.returncode == 0
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def test_killed_worker_run_finished_by_next(server: Server, tmp_path: Path) -> None:
+    marker = tmp_path / "step.pid"
+    server.commit(
+        {".lightci.yml": f"jobs:\n  slow:\n    steps: ['echo $$ > {marker}; sleep 300']\n"}
+    )
+    server.push()
+    wait_for(marker.exists)
+    wait_for(lambda: marker.read_text().strip().isdigit())
+    step_pid = int(marker.read_text())
+    lock = server.git_dir / "lightci" / "worker.lock"
+    worker_pid = int(lock.read_text().strip())
+    os.kill(worker_pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{worker_pid}").exists())
+
+    server.lightci("worker")
+
+    record = show_json(server, 1)
+    assert record["status"] == "error"
+    assert f"pid {worker_pid}" in record["message"]
+    assert "lightci retry 1" in record["message"]
+    assert record["jobs"][0]["status"] == "error"
+    wait_for(lambda: not _alive(step_pid), timeout=10)
+    worktrees = git(server.git_dir, "worktree", "list").stdout.strip().splitlines()
+    assert len(worktrees) == 1
+    state = server.git_dir / "lightci"
+    assert list((state / "active").iterdir()) == []
+    assert not (state / "work" / "1").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def test_timeout_stops_grandchildren(server: Server, tmp_path: Path) -> None:
+    pids = tmp_path / "grandchild.pid"
+    server.commit(
+        {
+            ".lightci.yml": f"""\
+                jobs:
+                  hang:
+                    timeout: 2s
+                    steps:
+                      - run: sh -c 'sleep 300 & echo $! > {pids}; wait'
+                """
+        }
+    )
+    server.git_dir.joinpath("config")
+    git(server.git_dir, "config", "lightci.killGrace", "1")
+    server.push()
+    server.wait_idle(timeout=60)
+
+    record = show_json(server, 1)
+    job = record["jobs"][0]
+    assert job["status"] == "timed-out"
+    assert record["status"] == "timed-out"
+    assert job["steps"][0]["duration"] < 10
+    grandchild = int(pids.read_text())
+    assert not _alive(grandchild)
+
+
+def test_background_process_does_not_hang_job(server: Server, tmp_path: Path) -> None:
+    pids = tmp_path / "background.pid"
+    server.commit(
+        {
+            ".lightci.yml": f"""\
+                jobs:
+                  service:
+                    steps:
+                      - run: sleep 300 & echo $! > {pids}; echo started
+                      - run: echo next step
+                """
+        }
+    )
+    server.push()
+    server.wait_idle(timeout=60)
+
+    record = show_json(server, 1)
+    assert record["status"] == "passed"
+    assert "next step" in server.lightci("logs", "1").stdout
+    assert not _alive(int(pids.read_text()))
+
+
+def test_broken_lightci_keeps_push_working(server: Server) -> None:
+    hook = server.git_dir / "hooks" / "post-receive"
+    text = hook.read_text()
+    hook.write_text(text.replace("LIGHTCI_PYTHON='", "LIGHTCI_PYTHON='/nonexistent"))
+    commit = server.commit(TWO_JOBS)
+
+    pushed = server.push()
+
+    assert pushed.returncode == 0
+    assert "push itself succeeded" in pushed.stderr
+    assert git(server.git_dir, "rev-parse", "main").stdout.strip() == commit
+
+
+def test_install_keeps_previous_hook(server: Server, tmp_path: Path) -> None:
+    lightci(server.git_dir, "uninstall", "--server")
+    hook = server.git_dir / "hooks" / "post-receive"
+    seen = tmp_path / "previous-hook-input"
+    hook.write_text(f"#!/bin/sh\ncat > {seen}\n")
+    hook.chmod(0o755)
+    lightci(server.git_dir, "install", "--server")
+    lightci(server.git_dir, "install", "--server")
+    commit = server.commit(TWO_JOBS)
+
+    server.push()
+    server.wait_idle()
+
+    assert commit in seen.read_text()
+    assert show_json(server, 1)["status"] == "passed"
+    lightci(server.git_dir, "uninstall", "--server")
+    assert hook.read_text() == f"#!/bin/sh\ncat > {seen}\n"
+    assert not (server.git_dir / "hooks" / "post-receive.before-lightci").exists()
+
+
+def test_hook_ignores_deletions_and_other_refs(server: Server) -> None:
+    server.commit(TWO_JOBS)
+    server.push("HEAD:refs/heads/main", "HEAD:refs/heads/topic")
+    server.wait_idle()
+    assert len(server.lightci("log").stdout.splitlines()) == 2
+
+    deleted = server.push(":refs/heads/topic")
+    other = server.push("HEAD:refs/lightci/custom", "HEAD:refs/notes/other")
+    server.wait_idle()
+
+    assert "queued" not in deleted.stderr
+    assert "queued" not in other.stderr
+    assert len(server.lightci("log").stdout.splitlines()) == 2
+
+
+def test_huge_binary_log_is_capped(server: Server) -> None:
+    git(server.git_dir, "config", "lightci.maxLogSize", "4096")
+    server.commit(
+        {
+            ".lightci.yml": """\
+                jobs:
+                  noisy:
+                    steps:
+                      - run: head -c 100000 /dev/urandom; printf '\\377\\376 end'
+                """
+        }
+    )
+    server.push()
+    server.wait_idle()
+
+    record = show_json(server, 1)
+    job = record["jobs"][0]
+    assert record["status"] == "passed"
+    assert job["log_truncated"] is True
+    log = subprocess.run(
+        [*LIGHTCI, "logs", "1", "noisy", "--raw"],
+        cwd=server.git_dir,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert b"log truncated at 4096 bytes" in log
+    stored = subprocess.run(
+        ["git", "cat-file", "blob", "refs/lightci/runs/1:logs/noisy.log"],
+        cwd=server.git_dir,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert 4096 < len(stored) < 4096 + 300
+
+
+def test_status_exit_codes(server: Server) -> None:
+    server.commit({".lightci.yml": "jobs:\n  ok:\n    steps: [echo ok]\n"})
+    none = run(*LIGHTCI, "-C", str(server.clone), "status", "HEAD", cwd=server.clone, check=False)
+    assert none.returncode == 2
+    server.push()
+    server.wait_idle()
+    passed = server.lightci("status", "main", check=False)
+    assert passed.returncode == 0
+    assert "passed (run 1)" in passed.stdout
+
+
+def test_unknown_run_is_user_error(server: Server) -> None:
+    result = server.lightci("show", "42", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("lightci: error: run 42 not found")
+    assert result.stdout == ""
+
+
+def test_worker_lock_single_worker(server: Server) -> None:
+    server.commit({".lightci.yml": "jobs:\n  ok:\n    steps: [sleep 1]\n"})
+    server.push()
+    time.sleep(0.3)
+    second = server.lightci("worker")
+    assert second.returncode == 0
+    wait_idle(server.git_dir)
+    assert show_json(server, 1)["status"] == "passed"
