@@ -316,6 +316,96 @@ class Store:
 
         self._cas_update(NOTES_REF, build)
 
+    def read_note_at(self, ref: str, target: str) -> str | None:
+        """Return the note on object ``target`` in the notes ref ``ref``."""
+        reference = self.repo.references.get(ref)
+        if reference is None:
+            return None
+        tree = reference.peel(pygit2.Commit).tree
+        for path in (target, f"{target[:2]}/{target[2:]}"):
+            try:
+                return _blob_data(tree, path).decode("utf-8", "replace")
+            except KeyError:
+                continue
+        return None
+
+    def edit_note(
+        self,
+        ref: str,
+        target: str,
+        edit: Callable[[list[str]], list[str]],
+        *,
+        message: str,
+    ) -> None:
+        """Rewrite the note on ``target`` in ``ref`` as ``edit`` returns its lines.
+
+        ``edit`` gets the current lines and may be called again when another
+        writer moved the ref; returning the same lines writes nothing.
+        """
+
+        def build(parent: pygit2.Commit | None) -> pygit2.Oid:
+            base = parent.tree if parent is not None else None
+            old_text = ""
+            if base is not None:
+                for path in (target, f"{target[:2]}/{target[2:]}"):
+                    try:
+                        old_text = _blob_data(base, path).decode("utf-8", "replace")
+                        break
+                    except KeyError:
+                        continue
+            lines = [item for item in old_text.splitlines() if item.strip()]
+            new_lines = edit(list(lines))
+            if parent is not None and new_lines == lines:
+                return parent.id
+            blob = self.repo.create_blob(("\n".join(new_lines) + "\n").encode())
+            changes: dict[str, pygit2.Oid | None] = {
+                target: None,
+                f"{target[:2]}/{target[2:]}": blob,
+            }
+            tree = _tree_with(self.repo, base, changes)
+            parents = [parent.id] if parent is not None else []
+            return self.repo.create_commit(
+                None, _signature(), _signature(), message, tree, parents
+            )
+
+        self._cas_update(ref, build)
+
+    def update_ref(
+        self, name: str, build: Callable[[pygit2.Commit | None], pygit2.Oid]
+    ) -> pygit2.Oid:
+        """Point ``name`` at what ``build`` makes of its tip, as a compare-and-swap.
+
+        ``build`` is called again on the new tip when another writer moved
+        the ref in between.
+        """
+        return self._cas_update(name, build)
+
+    def read_run_at(self, ref: str, *, with_jobs: bool = False) -> RunRecord | None:
+        """Read the run record at any ref, e.g. a run fetched from a remote."""
+        reference = self.repo.references.get(ref)
+        if reference is None:
+            return None
+        commit = reference.peel(pygit2.Commit)
+        return self._run_from_tree(commit.tree, with_jobs=with_jobs)
+
+    def read_log_at(self, ref: str, slug: str) -> bytes | None:
+        """Return a job's log as stored in the run record at ``ref``."""
+        reference = self.repo.references.get(ref)
+        if reference is None:
+            return None
+        try:
+            return _blob_data(reference.peel(pygit2.Commit).tree, f"logs/{slug}.log")
+        except KeyError:
+            return None
+
+    def list_artifacts_under(self, prefix: str) -> list[ArtifactRecord]:
+        """List the artifacts whose tag refs start with ``prefix``."""
+        return [
+            self._artifact_from_ref(name)
+            for name in sorted(self.repo.listall_references())
+            if name.startswith(prefix)
+        ]
+
     # -- artifacts ---------------------------------------------------------
 
     def add_artifact(
