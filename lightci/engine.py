@@ -239,6 +239,9 @@ class RunEngine:
         self.run.finished = utc_now()
         self._save(f"run {self.run.number}: {self.run.status}", jobs=self.run.jobs)
         self.store.set_note_line(self.run)
+        from lightci.builds import record_finished
+
+        record_finished(self.store, self.run)
         return self.run.status
 
     def _skip_reason(self, plan: JobPlan, needs: list[JobRecord]) -> str | None:

@@ -60,6 +60,9 @@ def fail_run(store: Store, run: RunRecord, message: str) -> None:
     run.finished = utc_now()
     store.write_run(run, message=f"run {run.number}: error\n", jobs=[])
     store.set_note_line(run)
+    from lightci.builds import record_finished
+
+    record_finished(store, run)
 
 
 def execute(
