@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -147,6 +147,8 @@ class RunEngine:
         pipeline_timeout: float | None = None,
         secrets: Mapping[str, str] | None = None,
         log_filter: Callable[[LogSink], LogSink] | None = None,
+        passed_before: Mapping[str, int] | None = None,
+        job_groups: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.run = run
@@ -160,6 +162,11 @@ class RunEngine:
         self.pipeline_timeout = pipeline_timeout
         self.secrets = dict(secrets or {})
         self.log_filter = log_filter
+        # Jobs that passed in the run this one retries: recorded as skipped,
+        # and counted as passed by the jobs that need them.
+        self.passed_before = dict(passed_before or {})
+        # Jobs of one concurrency group run one at a time.
+        self.job_groups = dict(job_groups or {})
         self._lock = threading.Lock()
         self._echo_lock = threading.Lock()
         self.base_env = step_environment(context, store.git_dir)
@@ -175,6 +182,13 @@ class RunEngine:
             for index, plan in enumerate(plans)
         ]
         self.records = {job.name: job for job in self.run.jobs}
+        for name, number in self.passed_before.items():
+            if name in self.records:
+                job = self.records[name]
+                job.status = SKIPPED
+                job.reason = f"passed in run {number}"
+                for step in job.steps:
+                    step.status = SKIPPED
 
     def _unique_slug(self, name: str, index: int) -> str:
         slug = job_slug(name)
@@ -202,7 +216,9 @@ class RunEngine:
             time.monotonic() + self.pipeline_timeout if self.pipeline_timeout else None
         )
         timed_out = False
-        pending = list(self.plans.values())
+        pending = [
+            plan for plan in self.plans.values() if plan.name not in self.passed_before
+        ]
         running: dict[Future[str], str] = {}
         with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
             while pending or running:
@@ -212,8 +228,10 @@ class RunEngine:
                 for plan in list(pending):
                     if len(running) >= self.max_parallel:
                         break
-                    needs = [self.records[name] for name in plan.needs]
+                    needs = [self._need_record(name) for name in plan.needs]
                     if any(need.status in (QUEUED, RUNNING) for need in needs):
+                        continue
+                    if self._group_busy(plan.name, running.values()):
                         continue
                     pending.remove(plan)
                     reason = self._skip_reason(plan, needs)
@@ -243,6 +261,18 @@ class RunEngine:
 
         record_finished(self.store, self.run)
         return self.run.status
+
+    def _need_record(self, name: str) -> JobRecord:
+        job = self.records[name]
+        if name in self.passed_before:
+            return JobRecord(name=job.name, slug=job.slug, status=PASSED)
+        return job
+
+    def _group_busy(self, name: str, running: Iterable[str]) -> bool:
+        group = self.job_groups.get(name)
+        if group is None:
+            return False
+        return any(self.job_groups.get(other) == group for other in running)
 
     def _skip_reason(self, plan: JobPlan, needs: list[JobRecord]) -> str | None:
         if self.cancel.is_set():
@@ -274,6 +304,11 @@ class RunEngine:
         for name in plan.secrets:
             if name in self.secrets:
                 env[name] = self.secrets[name]
+            else:
+                log.write(
+                    f"[lightci: secret {name} is not set on the server; set it "
+                    f"with `lightci secrets set {name}`]\n".encode()
+                )
 
         steps = tuple(
             StepSpec(
@@ -329,6 +364,10 @@ class RunEngine:
                 status = ERROR
             if status in (PASSED, CANCELLED, ERROR) or not _should_retry(plan, job, status):
                 break
+        # A log filter (secret masking) may hold back a tail; flush it first.
+        close_filter = getattr(log, "close", None)
+        if callable(close_filter):
+            close_filter()
         raw_log.close()
         job.status = status
         job.finished = utc_now()

@@ -44,15 +44,21 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
 @click.pass_context
 def log_command(ctx: click.Context, revs: tuple[str, ...], limit: int | None, as_json: bool) -> None:
     """Run history, newest first, one line a run."""
-    from lightci.commands.log import format_log, format_log_json, select_runs
+    from lightci.commands import log
     from lightci.output import emit, use_colour
 
+    if not revs and not as_json:
+        from lightci.gitread import find_git_dir
+
+        runs, subjects = log.recent_runs(find_git_dir(ctx.obj["repo"]), limit)
+        emit(log.format_log(runs, subjects, colour=use_colour()))
+        return
     store = _store(ctx)
-    runs = select_runs(store, revs, limit)
+    runs = log.select_runs(store, revs, limit)
     if as_json:
-        click.echo(format_log_json(store, runs), nl=False)
+        click.echo(log.format_log_json(store, runs), nl=False)
     else:
-        emit(format_log(store, runs, colour=use_colour()))
+        emit(log.format_log(runs, log.subjects_of(store, runs), colour=use_colour()))
 
 
 @cli.command("show")
@@ -283,6 +289,111 @@ def serve_command(
     if not targets and root is None:
         targets = [ctx.obj["repo"] or Path.cwd()]
     serve(targets, root=root, host=host, port=port, threads=threads)
+
+
+@cli.command("cancel")
+@click.argument("run", type=int)
+@click.pass_context
+def cancel_command(ctx: click.Context, run: int) -> None:
+    """Stop a queued or running run."""
+    from lightci.commands.cancel import cancel_run
+
+    click.echo(cancel_run(_store(ctx), run))
+
+
+@cli.command("retry")
+@click.argument("run", type=int)
+@click.option("--failed", is_flag=True, help="Run only the jobs that did not pass.")
+@click.pass_context
+def retry_command(ctx: click.Context, run: int, failed: bool) -> None:
+    """Queue the commit and ref of a run again."""
+    from lightci.commands.retry import retry_run
+
+    number = retry_run(_store(ctx), run, failed_only=failed)
+    click.echo(f"run {number} queued: retry of run {run}")
+
+
+@cli.command("gc")
+@click.option("--dry-run", is_flag=True, help="List what would go; remove nothing.")
+@click.pass_context
+def gc_command(ctx: click.Context, dry_run: bool) -> None:
+    """Drop runs and artifacts past their retention, so `git gc` can reclaim them."""
+    from lightci.gc import collect
+
+    store = _store(ctx)
+    lines = collect(store, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for line in lines:
+        click.echo(f"{verb} {line}")
+    if not lines:
+        click.echo("nothing to remove")
+    elif not dry_run:
+        click.echo("run `git gc --prune=now` to reclaim the space")
+
+
+@cli.command("init")
+@click.option("--force", is_flag=True, help="Replace an existing pipeline file.")
+@click.pass_context
+def init_command(ctx: click.Context, force: bool) -> None:
+    """Write a starter .lightci.yml suited to the project found."""
+    from lightci.commands.init import init_pipeline, working_tree_root
+
+    root = working_tree_root(ctx.obj["repo"] or Path.cwd())
+    for line in init_pipeline(root, force=force):
+        click.echo(line)
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the pipeline file."""
+    import json
+
+    from lightci.schema import pipeline_json_schema
+
+    click.echo(json.dumps(pipeline_json_schema(), indent=2))
+
+
+@cli.group("secrets")
+def secrets_group() -> None:
+    """Server-side secrets, kept in a private file beside the git config."""
+
+
+@secrets_group.command("set")
+@click.argument("name")
+@click.pass_context
+def secrets_set(ctx: click.Context, name: str) -> None:
+    """Set secret NAME to the value read from stdin (one trailing newline dropped)."""
+    from lightci.secrets import check_name, set_secret
+
+    check_name(name)
+    if sys.stdin.isatty():
+        value = click.prompt(f"value of {name}", hide_input=True)
+    else:
+        value = sys.stdin.read()
+        value = value.removesuffix("\n").removesuffix("\r")
+    set_secret(_store(ctx).git_dir, name, value)
+    click.echo(f"secret {name} set")
+
+
+@secrets_group.command("list")
+@click.pass_context
+def secrets_list(ctx: click.Context) -> None:
+    """List the names of the secrets, never their values."""
+    from lightci.secrets import secret_names
+
+    for name in secret_names(_store(ctx).git_dir):
+        click.echo(name)
+
+
+@secrets_group.command("unset")
+@click.argument("name")
+@click.pass_context
+def secrets_unset(ctx: click.Context, name: str) -> None:
+    """Remove secret NAME."""
+    from lightci.secrets import unset_secret
+
+    unset_secret(_store(ctx).git_dir, name)
+    click.echo(f"secret {name} removed")
 
 
 @cli.group("hook", hidden=True)

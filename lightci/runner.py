@@ -14,7 +14,15 @@ from lightci.changes import changed_paths
 from lightci.errors import LightciError, PipelineError
 from lightci.executor import Executor
 from lightci.queue import ZERO_ID, QueueEntry
-from lightci.records import CANCELLED, ERROR, QUEUED, RunRecord, utc_now
+from lightci.records import (
+    CANCELLED,
+    ERROR,
+    PASSED,
+    QUEUED,
+    SKIPPED,
+    RunRecord,
+    utc_now,
+)
 from lightci.settings import load_settings
 from lightci.store import Store
 
@@ -78,9 +86,17 @@ def execute(
     Problems with the pipeline file or the commit finish the run as
     ``error`` with the message; they are not raised.
     """
+    from lightci.concurrency import (
+        claim_groups,
+        job_groups,
+        run_groups,
+        wait_for_groups,
+    )
     from lightci.engine import RunEngine
+    from lightci.executor import LocalExecutor
     from lightci.pipeline import load_pipeline
     from lightci.plan import RunContext, pipeline_matches, plan_jobs
+    from lightci.secrets import masking_filter
 
     run = record_queued(store, entry, origin=origin)
     if run.is_finished:
@@ -124,22 +140,34 @@ def execute(
     if not plans:
         fail_run(store, run, f"{filename}: no job matches this {run.event} of {run.ref}")
         return run
+    try:
+        secrets = _load_secrets(store)
+    except LightciError as exc:
+        fail_run(store, run, str(exc))
+        return run
+    groups = job_groups(pipeline, plans, context)
     cancel = threading.Event()
     watcher = _CancelWatcher(flag, cancel)
     watcher.start()
     try:
+        claimed = run_groups(pipeline, plans, context)
+        claim_groups(store, run.number, claimed)
+        wait_for_groups(store, run.number, claimed, cancel)
         engine = RunEngine(
             store,
             run,
             context,
             plans,
-            executor=executor,
+            executor=executor or LocalExecutor(kill_grace=settings.kill_grace),
             max_parallel=settings.max_parallel,
             max_log_bytes=settings.max_log_size,
             echo=echo,
             cancel=cancel,
             pipeline_timeout=pipeline.timeout,
-            secrets=_load_secrets(store),
+            secrets=secrets,
+            log_filter=masking_filter(secrets.values()) if secrets else None,
+            passed_before=_passed_before(store, entry),
+            job_groups={name: group.key for name, group in groups.items()},
         )
         engine.execute()
     finally:
@@ -148,11 +176,34 @@ def execute(
     return run
 
 
-def _load_secrets(store: Store) -> dict[str, str]:
-    try:
-        from lightci.secrets import load_secrets
-    except ImportError:
+def _passed_before(store: Store, entry: QueueEntry) -> dict[str, int]:
+    """Return the jobs a ``retry --failed`` leaves out, with the run each passed in."""
+    from lightci.commands.retry import parse_retry_base
+
+    parsed = parse_retry_base(entry.base)
+    if parsed is None or not parsed[1]:
         return {}
+    base = store.read_run(parsed[0], with_jobs=True)
+    if base is None:
+        return {}
+    passed = {}
+    for job in base.jobs:
+        if job.status == PASSED:
+            passed[job.name] = base.number
+        elif job.status == SKIPPED and (job.reason or "").startswith(_PASSED_IN):
+            # Passed in an earlier run that ``base`` itself retried.
+            number = (job.reason or "").removeprefix(_PASSED_IN)
+            if number.isdigit():
+                passed[job.name] = int(number)
+    return passed
+
+
+_PASSED_IN = "passed in run "
+
+
+def _load_secrets(store: Store) -> dict[str, str]:
+    from lightci.secrets import load_secrets
+
     return load_secrets(store.git_dir)
 
 

@@ -35,6 +35,7 @@ def parse_updates(lines: Iterable[str]) -> list[tuple[str, str, str]]:
 def post_receive(store: Store, updates: list[tuple[str, str, str]]) -> list[str]:
     """Queue a run for each eligible update; return the lines for the pusher."""
     from lightci.changes import changed_paths
+    from lightci.concurrency import claim_for_entry, pipeline_uses_concurrency
     from lightci.pipeline import load_pipeline
     from lightci.plan import RunContext, pipeline_matches
 
@@ -68,16 +69,21 @@ def post_receive(store: Store, updates: list[tuple[str, str, str]]) -> list[str]
                     "do not match this push"
                 )
                 continue
-            if pipeline.on is None:
+            if pipeline.on is None and not pipeline_uses_concurrency(pipeline):
+                # A pipeline with concurrency groups must come here on every
+                # push, so that the groups are recorded and claimed.
                 _remember_plain(store, commit)
         number = store.allocate_number()
-        enqueue(store.state_dir, QueueEntry(number=number, ref=ref, old=old, new=new, event="push"))
+        entry = QueueEntry(number=number, ref=ref, old=old, new=new, event="push")
+        enqueue(store.state_dir, entry)
         queued = True
+        cancelled = claim_for_entry(store, entry) if problem is None else []
         where = f"{url.rstrip('/')}/runs/{number}" if url else f"lightci show {number}"
         line = f"run {number} queued for {short_ref(ref)} ({commit[:10]}): {where}"
         if problem is not None:
             line += f"\n  but its pipeline is invalid and the run will end as error:\n  {problem}"
         messages.append(line)
+        messages.extend(cancelled)
     if queued:
         from lightci.worker import spawn_worker
 
