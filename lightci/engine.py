@@ -93,13 +93,19 @@ class StoreArtifacts:
         for relative in matches:
             source = (workspace / relative).resolve()
             if not source.is_relative_to(root):
-                log.write(f"[lightci: artifact {relative!r} is outside the workspace; skipped]\n".encode())
+                log.write(
+                    f"[lightci: artifact {relative!r} is outside the workspace; "
+                    "skipped]\n".encode()
+                )
                 continue
             name = _artifact_name(relative.rstrip("/"))
             if name in self.names:
                 continue
             self.names.add(name)
-            if self.store.artifact_exists(self.run, name):
+            # Another job's artifact of the same path keeps its name; this one
+            # gets the job's slug in front. A retry of the same job replaces
+            # its own earlier artifact.
+            if self.store.artifact_job(self.run, name) not in (None, self.job):
                 name = f"{job_slug(self.job)}/{name}"
             record = self.store.add_artifact(
                 run=self.run,
@@ -110,7 +116,8 @@ class StoreArtifacts:
                 expires=self.expires,
             )
             log.write(
-                f"[lightci: saved artifact {record.name} ({record.size} bytes)]\n".encode()
+                f"[lightci: saved artifact {record.name} "
+                f"({record.size} bytes)]\n".encode()
             )
 
 
@@ -177,7 +184,9 @@ class RunEngine:
                 needs=list(plan.needs),
                 allow_failure=plan.allow_failure,
                 matrix=dict(plan.matrix),
-                steps=[StepRecord(name=step.name, command=step.run) for step in plan.steps],
+                steps=[
+                    StepRecord(name=step.name, command=step.run) for step in plan.steps
+                ],
             )
             for index, plan in enumerate(plans)
         ]
@@ -197,11 +206,18 @@ class RunEngine:
 
     # -- recording ---------------------------------------------------------
 
-    def _save(self, message: str, jobs: list[JobRecord] | None = None,
-              logs: dict[str, Path] | None = None) -> None:
+    def _save(
+        self,
+        message: str,
+        jobs: list[JobRecord] | None = None,
+        logs: dict[str, Path] | None = None,
+    ) -> None:
         with self._lock:
             self.store.write_run(
-                self.run, message=message, jobs=jobs if jobs is not None else [], logs=logs
+                self.run,
+                message=message,
+                jobs=jobs if jobs is not None else [],
+                logs=logs,
             )
 
     # -- running -----------------------------------------------------------
@@ -222,7 +238,11 @@ class RunEngine:
         running: dict[Future[str], str] = {}
         with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
             while pending or running:
-                if deadline is not None and time.monotonic() >= deadline and not timed_out:
+                if (
+                    deadline is not None
+                    and time.monotonic() >= deadline
+                    and not timed_out
+                ):
                     timed_out = True
                     self.cancel.set()
                 for plan in list(pending):
@@ -250,9 +270,13 @@ class RunEngine:
                         logger.exception("run %s job %s crashed", self.run.number, name)
                         job = self.records[name]
                         job.status = ERROR
-                        job.reason = "lightci failed while running this job; see the worker log"
+                        job.reason = (
+                            "lightci failed while running this job; see the worker log"
+                        )
                         job.finished = utc_now()
-                        self._save(f"run {self.run.number}: job {name} error", jobs=[job])
+                        self._save(
+                            f"run {self.run.number}: job {name} error", jobs=[job]
+                        )
         self.run.status = self._final_status(timed_out)
         self.run.finished = utc_now()
         self._save(f"run {self.run.number}: {self.run.status}", jobs=self.run.jobs)
@@ -328,8 +352,13 @@ class RunEngine:
             job.attempt = attempt
             job.steps = [StepRecord(name=s.name, command=s.run) for s in plan.steps]
             if attempt > 1:
-                log.write(f"\n\x1b[1;33m[lightci: retrying, attempt {attempt} of {attempts}]\x1b[0m\n".encode())
-            env["LIGHTCI_WORKSPACE"] = str(workspace_root / str(self.run.number) / job.slug)
+                log.write(
+                    f"\n\x1b[1;33m[lightci: retrying, attempt {attempt} of "
+                    f"{attempts}]\x1b[0m\n".encode()
+                )
+            env["LIGHTCI_WORKSPACE"] = str(
+                workspace_root / str(self.run.number) / job.slug
+            )
             env["LIGHTCI_JOB_ATTEMPT"] = str(attempt)
             request = JobRequest(
                 git_dir=self.store.git_dir,
@@ -345,24 +374,31 @@ class RunEngine:
                 workspace_root=workspace_root,
             )
             sink = None
-            if plan.artifacts and attempt == attempts or plan.artifacts:
-                sink = StoreArtifacts(self.store, self.run.number, plan.name,
-                                      plan.artifacts.expire_in if plan.artifacts else None)
+            if plan.artifacts is not None:
+                sink = StoreArtifacts(
+                    self.store, self.run.number, plan.name, plan.artifacts.expire_in
+                )
             try:
                 status = self.executor.run_job(
                     request,
                     job,
                     log,
-                    on_change=lambda: self._save(f"run {self.run.number}: job {plan.name} step", jobs=[job]),
+                    on_change=lambda: self._save(
+                        f"run {self.run.number}: job {plan.name} step", jobs=[job]
+                    ),
                     cancel=self.cancel,
                     artifacts=sink,
                     hooks=self._workspace_hooks(plan),
                 )
             except Exception as exc:
-                logger.exception("run %s job %s failed in lightci", self.run.number, plan.name)
+                logger.exception(
+                    "run %s job %s failed in lightci", self.run.number, plan.name
+                )
                 log.write(f"\n[lightci: internal error: {exc}]\n".encode())
                 status = ERROR
-            if status in (PASSED, CANCELLED, ERROR) or not _should_retry(plan, job, status):
+            if status in (PASSED, CANCELLED, ERROR) or not _should_retry(
+                plan, job, status
+            ):
                 break
         # A log filter (secret masking) may hold back a tail; flush it first.
         close_filter = getattr(log, "close", None)
@@ -399,7 +435,8 @@ class RunEngine:
         if ERROR in statuses:
             return ERROR
         blocking = [
-            job for job in self.run.jobs
+            job
+            for job in self.run.jobs
             if job.status in (FAILED, TIMED_OUT) and not job.allow_failure
         ]
         if any(job.status == FAILED for job in blocking):
@@ -422,7 +459,10 @@ def _should_retry(plan: JobPlan, job: JobRecord, status: str) -> bool:
 
 
 def _condition_context(
-    context: RunContext, plan: JobPlan, results: Sequence[tuple[str, bool]], cancelled: bool
+    context: RunContext,
+    plan: JobPlan,
+    results: Sequence[tuple[str, bool]],
+    cancelled: bool,
 ) -> ConditionContext:
     from lightci.conditions import ConditionContext, upstream_status
 

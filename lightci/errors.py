@@ -28,7 +28,9 @@ class PipelineError(LightciError):
         super().__init__(self.format())
 
     def format(self) -> str:
-        location = self.filename if self.line is None else f"{self.filename}:{self.line}"
+        location = (
+            self.filename if self.line is None else f"{self.filename}:{self.line}"
+        )
         if self.key:
             return f"{location}: {self.key}: {self.message}"
         return f"{location}: {self.message}"

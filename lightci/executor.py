@@ -123,7 +123,9 @@ class LocalExecutor:
         path = root / str(request.run_number) / request.slug
         # The process groups go to a file so that, if this worker is killed,
         # the next one can stop what it left running.
-        self.pid_file = request.git_dir / "lightci" / "active" / f"{request.run_number}.groups"
+        self.pid_file = (
+            request.git_dir / "lightci" / "active" / f"{request.run_number}.groups"
+        )
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + request.timeout if request.timeout else None
         with worktree(request.git_dir, path, request.commit) as workspace:
@@ -161,7 +163,11 @@ class LocalExecutor:
             zip(request.steps, record.steps, strict=True), start=1
         ):
             finished_before = record.steps[: index - 1]
-            wanted = spec.should_run(finished_before) if spec.should_run else status == PASSED
+            wanted = (
+                spec.should_run(finished_before)
+                if spec.should_run
+                else status == PASSED
+            )
             if cancel.is_set() or not wanted:
                 step.status = SKIPPED
                 if cancel.is_set():
@@ -232,21 +238,27 @@ class LocalExecutor:
             with open(self.pid_file, "a") as handle:
                 handle.write(f"{process.pid}\n")
         assert process.stdout is not None
-        reader = threading.Thread(
-            target=_pump, args=(process.stdout, log), daemon=True
-        )
+        reader = threading.Thread(target=_pump, args=(process.stdout, log), daemon=True)
         reader.start()
+        exited = threading.Event()
+        waiter = threading.Thread(
+            target=lambda: (process.wait(), exited.set()), daemon=True
+        )
+        waiter.start()
         outcome: str | None = None
-        while process.poll() is None:
+        while not exited.is_set():
             if cancel.is_set():
                 outcome = CANCELLED
             elif deadline is not None and time.monotonic() >= deadline:
                 outcome = TIMED_OUT
             if outcome is not None:
                 stop_process_group(process.pid, grace=self.kill_grace)
-                process.wait()
+                exited.wait()
                 break
-            time.sleep(_POLL_SECONDS)
+            wait_for = _POLL_SECONDS * 4
+            if deadline is not None:
+                wait_for = min(wait_for, max(deadline - time.monotonic(), 0.0))
+            exited.wait(wait_for)
         # A background process that still holds the pipe must not hold up the
         # job: give the reader a moment, then go on; the job's end stops it.
         reader.join(OUTPUT_DRAIN_SECONDS)

@@ -39,10 +39,18 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
 
 @cli.command("log")
 @click.argument("revs", nargs=-1)
-@click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), help="Show at most N runs.")
+@click.option(
+    "-n",
+    "--max-count",
+    "limit",
+    type=click.IntRange(min=1),
+    help="Show at most N runs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
-def log_command(ctx: click.Context, revs: tuple[str, ...], limit: int | None, as_json: bool) -> None:
+def log_command(
+    ctx: click.Context, revs: tuple[str, ...], limit: int | None, as_json: bool
+) -> None:
     """Run history, newest first, one line a run."""
     from lightci.commands import log
     from lightci.output import emit, use_colour
@@ -79,7 +87,7 @@ def show_command(ctx: click.Context, run: int, as_json: bool) -> None:
 
 
 def _run_or_queued(store, number: int):  # type: ignore[no-untyped-def]
-    """Return a run's record, or a queued placeholder if the worker has not written it."""
+    """Return a run's record, or a placeholder while only its queue entry exists."""
     from lightci import queue
     from lightci.records import RunRecord
 
@@ -96,9 +104,13 @@ def _run_or_queued(store, number: int):  # type: ignore[no-untyped-def]
 @click.argument("run", type=int)
 @click.argument("job", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
-@click.option("--raw", is_flag=True, help="Keep ANSI escapes even when not on a terminal.")
+@click.option(
+    "--raw", is_flag=True, help="Keep ANSI escapes even when not on a terminal."
+)
 @click.pass_context
-def logs_command(ctx: click.Context, run: int, job: str | None, follow: bool, raw: bool) -> None:
+def logs_command(
+    ctx: click.Context, run: int, job: str | None, follow: bool, raw: bool
+) -> None:
     """The logs of a run, or of one of its jobs."""
     from lightci.commands.logs import print_logs, strip_ansi
     from lightci.output import use_colour
@@ -149,7 +161,9 @@ def run_command(ctx: click.Context, rev: str) -> int:
     store = _store(ctx)
     run = run_foreground(store, rev)
     colour = use_colour(sys.stderr)
-    click.echo(f"lightci: run {run.number} {status_text(run.status, colour=colour)}", err=True)
+    click.echo(
+        f"lightci: run {run.number} {status_text(run.status, colour=colour)}", err=True
+    )
     if run.message:
         click.echo(f"lightci: {run.message}", err=True)
     return 0 if run.status == "passed" else 1
@@ -172,7 +186,9 @@ def artifacts_command(ctx: click.Context, run: int) -> None:
 @click.argument("name")
 @click.option("-o", "--output", help="File or folder to write to; - for stdout.")
 @click.pass_context
-def artifact_command(ctx: click.Context, run: int, name: str, output: str | None) -> None:
+def artifact_command(
+    ctx: click.Context, run: int, name: str, output: str | None
+) -> None:
     """Fetch one artifact of a run."""
     from lightci.commands.artifacts import find_artifact, save_artifact
 
@@ -194,7 +210,9 @@ def validate_command(file: Path | None) -> None:
 
 
 @cli.command("install")
-@click.option("--server", is_flag=True, help="Install the post-receive hook in a bare repository.")
+@click.option(
+    "--server", is_flag=True, help="Install the post-receive hook in a bare repository."
+)
 @click.pass_context
 def install_command(ctx: click.Context, server: bool) -> None:
     """Add lightci's hooks, keeping and still calling any hook that was there."""
@@ -203,7 +221,9 @@ def install_command(ctx: click.Context, server: bool) -> None:
 
     repo = open_repository(ctx.obj["repo"])
     if not server:
-        raise LightciError("client hooks: use `lightci install --server` in a bare repository")
+        raise LightciError(
+            "client hooks: use `lightci install --server` in a bare repository"
+        )
     for line in install_server(repo):
         click.echo(line)
 
@@ -222,7 +242,11 @@ def uninstall_command(ctx: click.Context, server: bool) -> None:
 
 
 @cli.command("worker")
-@click.option("--git-dir", type=click.Path(file_okay=False, path_type=Path), help="Repository whose queue to drain.")
+@click.option(
+    "--git-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Repository whose queue to drain.",
+)
 @click.pass_context
 def worker_command(ctx: click.Context, git_dir: Path | None) -> None:
     """Drain the run queue; the hook starts it, and it can run as a service."""
@@ -237,28 +261,14 @@ def worker_command(ctx: click.Context, git_dir: Path | None) -> None:
 
 @cli.command("serve")
 @click.argument("repos", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Serve every bare repository under this folder.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port to listen on; 0 picks a free one.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Worker threads of the WSGI server.")
-@click.pass_context
-def serve_command(
-    ctx: click.Context, repos: tuple[Path, ...], root: Path | None, host: str, port: int, threads: int
-) -> None:
-    """The web viewer, on 127.0.0.1 unless told otherwise."""
-    from lightci.commands.serve import serve
-
-    serve(list(repos) or ([] if root else [ctx.obj["repo"] or Path.cwd()]), root=root, host=host, port=port, threads=threads)
-
-
-@cli.command("serve")
-@click.argument("repos", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
     help="Serve every bare repository under this folder.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
+)
 @click.option(
     "--port",
     default=8080,
@@ -402,7 +412,9 @@ def hook_group() -> None:
 
 
 @hook_group.command("post-receive")
-@click.option("--git-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--git-dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
 def hook_post_receive(git_dir: Path) -> int:
     from lightci.commands.hook import log_hook_failure, parse_updates, post_receive
     from lightci.store import Store
@@ -452,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             where = "the traceback follows:\n" + traceback.format_exc()
         click.echo(
-            f"lightci: internal error (a bug in lightci, not in your pipeline); {where}",
+            "lightci: internal error (a bug in lightci, not in your pipeline); "
+            f"{where}",
             err=True,
         )
         return EXIT_CRASH

@@ -65,8 +65,7 @@ def run(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             input=input,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             check=False,
         )
     except FileNotFoundError as exc:
@@ -99,7 +98,9 @@ def git(
     full_env = clean_environ()
     if env:
         full_env.update(env)
-    return run(command, cwd=work_tree or git_dir, env=full_env, input=input, check=check)
+    return run(
+        command, cwd=work_tree or git_dir, env=full_env, input=input, check=check
+    )
 
 
 def git_text(git_dir: Path, *args: str) -> str:

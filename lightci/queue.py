@@ -7,6 +7,7 @@ that last line is still being written and is left for later.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,5 @@ def read_entry(state_dir: Path, number: int) -> QueueEntry | None:
 
 
 def remove(state_dir: Path, number: int) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         (queue_dir(state_dir) / str(number)).unlink()
-    except FileNotFoundError:
-        pass

@@ -14,6 +14,11 @@ from typing import Any
 
 FORMAT_VERSION = 1
 
+RUNS_PREFIX = "refs/lightci/runs/"
+ARTIFACTS_PREFIX = "refs/lightci/artifacts/"
+NOTES_REF = "refs/notes/lightci"
+PIPELINE_FILES = (".lightci.yml", ".lightci.yaml")
+
 QUEUED = "queued"
 RUNNING = "running"
 PASSED = "passed"
@@ -55,7 +60,7 @@ _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def job_slug(name: str) -> str:
-    """Return a tree-entry-safe form of a job name, e.g. ``test (3.11)`` -> ``test-3.11``."""
+    """Return a form of a job name safe as a file name, e.g. ``test-3.11``."""
     slug = _SLUG_UNSAFE.sub("-", name).strip("-.")
     return slug or "job"
 
@@ -243,3 +248,11 @@ def note_line(run: RunRecord) -> str:
         f"run {run.number}{origin} {run.status} "
         f"({run.event} {short_ref(run.ref)}, {duration})"
     )
+
+
+def note_key(line: str) -> str:
+    """Return the part of a note line that names its run, e.g. ``run 12``."""
+    parts = line.split(" ", 3)
+    if len(parts) >= 3 and parts[0] == "run" and parts[2].startswith("@"):
+        return " ".join(parts[:3])
+    return " ".join(parts[:2])

@@ -35,7 +35,9 @@ def cancel_flag(store: Store, number: int) -> Path:
     return store.state_dir / "cancel" / str(number)
 
 
-def record_queued(store: Store, entry: QueueEntry, *, origin: str | None = None) -> RunRecord:
+def record_queued(
+    store: Store, entry: QueueEntry, *, origin: str | None = None
+) -> RunRecord:
     """Write the run's first record, status queued, unless it exists already."""
     existing = store.read_run(entry.number)
     if existing is not None:
@@ -95,7 +97,7 @@ def execute(
     from lightci.engine import RunEngine
     from lightci.executor import LocalExecutor
     from lightci.pipeline import load_pipeline
-    from lightci.plan import RunContext, pipeline_matches, plan_jobs
+    from lightci.plan import RunContext, plan_jobs
     from lightci.secrets import masking_filter
 
     run = record_queued(store, entry, origin=origin)
@@ -118,7 +120,8 @@ def execute(
         fail_run(
             store,
             run,
-            f"commit {run.commit[:12]} has no .lightci.yml; add one with `lightci init`",
+            f"commit {run.commit[:12]} has no .lightci.yml; "
+            "add one with `lightci init`",
         )
         return run
     filename, content = found
@@ -138,7 +141,9 @@ def execute(
         fail_run(store, run, exc.format())
         return run
     if not plans:
-        fail_run(store, run, f"{filename}: no job matches this {run.event} of {run.ref}")
+        fail_run(
+            store, run, f"{filename}: no job matches this {run.event} of {run.ref}"
+        )
         return run
     try:
         secrets = _load_secrets(store)

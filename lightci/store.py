@@ -24,16 +24,19 @@ import pygit2
 
 from lightci.errors import LightciError
 from lightci.records import (
+    ARTIFACTS_PREFIX,
+    NOTES_REF,
+    PIPELINE_FILES,
+    RUNS_PREFIX,
     ArtifactRecord,
     JobRecord,
     RunRecord,
+    note_key,
     note_line,
 )
 
-RUNS_PREFIX = "refs/lightci/runs/"
-ARTIFACTS_PREFIX = "refs/lightci/artifacts/"
-NOTES_REF = "refs/notes/lightci"
-PIPELINE_FILES = (".lightci.yml", ".lightci.yaml")
+__all__ = ["ARTIFACTS_PREFIX", "NOTES_REF", "PIPELINE_FILES", "RUNS_PREFIX", "Store"]
+
 
 _MODE_BLOB = pygit2.enums.FileMode.BLOB
 _MODE_EXECUTABLE = pygit2.enums.FileMode.BLOB_EXECUTABLE
@@ -60,14 +63,6 @@ def open_repository(path: Path | None = None) -> pygit2.Repository:
 
 def _signature() -> pygit2.Signature:
     return pygit2.Signature("lightci", "lightci@localhost", int(time.time()), 0)
-
-
-def note_key(line: str) -> str:
-    """Return the part of a note line that names its run, e.g. ``run 12``."""
-    parts = line.split(" ", 3)
-    if len(parts) >= 3 and parts[0] == "run" and parts[2].startswith("@"):
-        return " ".join(parts[:3])
-    return " ".join(parts[:2])
 
 
 class Store:
@@ -457,8 +452,12 @@ class Store:
         self.repo.references.create(ref_name, tag_id, force=True)
         return record
 
-    def artifact_exists(self, run: int, name: str) -> bool:
-        return f"{ARTIFACTS_PREFIX}{run}/{name}" in self.repo.references
+    def artifact_job(self, run: int, name: str) -> str | None:
+        """Return the job that stored artifact ``name`` of a run, or None."""
+        ref_name = f"{ARTIFACTS_PREFIX}{run}/{name}"
+        if ref_name not in self.repo.references:
+            return None
+        return self._artifact_from_ref(ref_name).job
 
     def list_artifacts(self, run: int) -> list[ArtifactRecord]:
         prefix = f"{ARTIFACTS_PREFIX}{run}/"

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from lightci import queue
@@ -122,7 +122,11 @@ def recover(store: Store) -> None:
             pid = "?"
         if pid.isdigit() and int(pid) != os.getpid() and _process_alive(int(pid)):
             continue  # a `lightci run` in the foreground, still going
-        logger.warning("run %d was left unfinished by worker %s; finishing it as error", number, pid)
+        logger.warning(
+            "run %d was left unfinished by worker %s; finishing it as error",
+            number,
+            pid,
+        )
         _stop_leftover_groups(active_dir / f"{number}.groups")
         _finish_as_error(
             store,
@@ -185,10 +189,8 @@ def _cleanup_run(store: Store, number: int) -> None:
         shutil.rmtree(work_dir, ignore_errors=True)
     shutil.rmtree(store.state_dir / "live" / str(number), ignore_errors=True)
     for leftover in ("active/{n}", "active/{n}.groups", "cancel/{n}"):
-        try:
+        with suppress(FileNotFoundError):
             (store.state_dir / leftover.format(n=number)).unlink()
-        except FileNotFoundError:
-            pass
     queue.remove(store.state_dir, number)
 
 
@@ -198,7 +200,15 @@ def spawn_worker(git_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     with open(state_dir / "worker.log", "ab") as log:
         subprocess.Popen(
-            [sys.executable, "-I", "-m", "lightci", "worker", "--git-dir", str(git_dir)],
+            [
+                sys.executable,
+                "-I",
+                "-m",
+                "lightci",
+                "worker",
+                "--git-dir",
+                str(git_dir),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from lightci.process import CommandError, git
@@ -19,10 +19,8 @@ def add_worktree(git_dir: Path, path: Path, commit: str) -> None:
 
 def remove_worktree(git_dir: Path, path: Path) -> None:
     """Remove a worktree and git's record of it, even if it is half gone."""
-    try:
+    with suppress(CommandError):
         git(git_dir, "worktree", "remove", "--force", "--force", str(path))
-    except CommandError:
-        pass
     if path.exists():
         shutil.rmtree(path, ignore_errors=True)
     git(git_dir, "worktree", "prune", check=False)

@@ -173,3 +173,16 @@ def _lock_held(path: Path) -> bool:
 @pytest.fixture
 def server(tmp_path: Path) -> Server:
     return Server(tmp_path)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip browser tests without Debian's chromium, except under CI, where they fail."""
+    if item.get_closest_marker("browser") is None or CHROMIUM.exists():
+        return
+    message = f"browser tests need {CHROMIUM} (apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)

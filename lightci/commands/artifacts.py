@@ -25,7 +25,9 @@ def find_artifact(store: Store, run: int, name: str) -> ArtifactRecord:
         return matches[0]
     names = ", ".join(record.name for record in records) or "none"
     if matches:
-        raise LightciError(f"artifact name {name!r} is ambiguous in run {run}; use one of: {names}")
+        raise LightciError(
+            f"artifact name {name!r} is ambiguous in run {run}; use one of: {names}"
+        )
     raise LightciError(f"run {run} has no artifact {name!r}; its artifacts: {names}")
 
 
@@ -34,7 +36,9 @@ def format_artifacts(records: list[ArtifactRecord]) -> str:
     for record in records:
         expires = f"expires {record.expires}" if record.expires else "kept"
         kind = "folder" if record.kind == "tree" else "file"
-        lines.append(f"{record.name}\t{kind}\t{record.size} bytes\t{record.job}\t{expires}")
+        lines.append(
+            f"{record.name}\t{kind}\t{record.size} bytes\t{record.job}\t{expires}"
+        )
     return "".join(line + "\n" for line in lines)
 
 
@@ -57,7 +61,9 @@ def save_artifact(store: Store, record: ArtifactRecord, output: str | None) -> s
         )
     target = Path(output or Path(record.name).name)
     if target.exists() and any(target.iterdir()):
-        raise LightciError(f"{target} exists and is not empty; give another path with -o")
+        raise LightciError(
+            f"{target} exists and is not empty; give another path with -o"
+        )
     _extract_tree(store.repo, obj, target)
     return str(target)
 

@@ -60,9 +60,13 @@ def post_receive(store: Store, updates: list[tuple[str, str, str]]) -> list[str]
             problem = exc.format()
         if problem is None:
             paths = None
-            if pipeline.on is not None and (pipeline.on.paths or pipeline.on.paths_ignore):
+            if pipeline.on is not None and (
+                pipeline.on.paths or pipeline.on.paths_ignore
+            ):
                 paths = changed_paths(store.repo, old, commit, ref)
-            context = RunContext(number=0, commit=commit, ref=ref, event="push", changed_paths=paths)
+            context = RunContext(
+                number=0, commit=commit, ref=ref, event="push", changed_paths=paths
+            )
             if not pipeline_matches(pipeline, context):
                 messages.append(
                     f"no run for {short_ref(ref)}: {filename}'s `on:` filters "
@@ -81,7 +85,10 @@ def post_receive(store: Store, updates: list[tuple[str, str, str]]) -> list[str]
         where = f"{url.rstrip('/')}/runs/{number}" if url else f"lightci show {number}"
         line = f"run {number} queued for {short_ref(ref)} ({commit[:10]}): {where}"
         if problem is not None:
-            line += f"\n  but its pipeline is invalid and the run will end as error:\n  {problem}"
+            line += (
+                "\n  but its pipeline is invalid and the run will end as error:"
+                f"\n  {problem}"
+            )
         messages.append(line)
         messages.extend(cancelled)
     if queued:

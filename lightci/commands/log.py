@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-
-import pygit2
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lightci.errors import LightciError
 from lightci.output import relative_time, status_text
-from lightci.records import RunRecord, format_duration, short_ref
-from lightci.store import Store, note_key
+from lightci.records import RunRecord, format_duration, note_key, short_ref
+
+if TYPE_CHECKING:
+    from lightci.store import Store
 
 
-def select_runs(store: Store, revs: Sequence[str], limit: int | None) -> list[RunRecord]:
+def select_runs(
+    store: Store, revs: Sequence[str], limit: int | None
+) -> list[RunRecord]:
     """Return the runs to list, newest first.
 
     Without revisions, all runs by number. With revisions, the runs of the
@@ -29,9 +33,15 @@ def select_runs(store: Store, revs: Sequence[str], limit: int | None) -> list[Ru
     return _runs_of_revisions(store, revs, limit)
 
 
-def _runs_of_revisions(store: Store, revs: Sequence[str], limit: int | None) -> list[RunRecord]:
+def _runs_of_revisions(
+    store: Store, revs: Sequence[str], limit: int | None
+) -> list[RunRecord]:
+    import pygit2
+
     repo = store.repo
-    walker = repo.walk(None, pygit2.enums.SortMode.TIME)
+    walker = repo.walk(
+        None, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME
+    )
     for rev in revs:
         try:
             walker.push(repo.revparse_single(rev).peel(pygit2.Commit).id)
@@ -56,10 +66,27 @@ def _runs_of_revisions(store: Store, revs: Sequence[str], limit: int | None) -> 
     return runs
 
 
-def format_log(store: Store, runs: Sequence[RunRecord], *, colour: bool) -> str:
+def recent_runs(
+    git_dir: Path, limit: int | None
+) -> tuple[list[RunRecord], dict[str, str]]:
+    """Return the newest runs and their commits' subjects, without pygit2."""
+    from lightci.gitread import GitReader
+
+    with GitReader(git_dir) as reader:
+        numbers = reader.run_numbers()
+        if limit is not None:
+            numbers = numbers[:limit]
+        runs = reader.read_runs(numbers)
+        subjects = reader.subjects(sorted({run.commit for run in runs}))
+    return runs, subjects
+
+
+def format_log(
+    runs: Sequence[RunRecord], subjects: Mapping[str, str], *, colour: bool
+) -> str:
     lines = []
     for run in runs:
-        subject = _subject(store.repo, run.commit)
+        subject = subjects.get(run.commit, "")[:60]
         number = f"#{run.number}".ljust(6)
         lines.append(
             f"{number} {status_text(run.status, colour=colour, width=9)} "
@@ -70,12 +97,15 @@ def format_log(store: Store, runs: Sequence[RunRecord], *, colour: bool) -> str:
     return "".join(line.rstrip() + "\n" for line in lines)
 
 
-def _subject(repo: pygit2.Repository, commit: str) -> str:
-    try:
-        message = repo[commit].message
-    except (KeyError, ValueError):
-        return ""
-    return str(message).split("\n", 1)[0][:60]
+def subjects_of(store: Store, runs: Sequence[RunRecord]) -> dict[str, str]:
+    subjects = {}
+    for run in runs:
+        try:
+            message = store.repo[run.commit].message
+        except (KeyError, ValueError):
+            continue
+        subjects[run.commit] = str(message).split("\n", 1)[0]
+    return subjects
 
 
 def format_log_json(store: Store, runs: Sequence[RunRecord]) -> str:

@@ -20,7 +20,9 @@ def resolve_target(store: Store, rev: str) -> tuple[str, str]:
     try:
         commit = str(repo.revparse_single(rev).peel(pygit2.Commit).id)
     except (KeyError, ValueError, pygit2.GitError) as exc:
-        raise LightciError(f"unknown revision {rev!r}; give a commit, branch or tag") from exc
+        raise LightciError(
+            f"unknown revision {rev!r}; give a commit, branch or tag"
+        ) from exc
     ref = rev
     if rev == "HEAD":
         try:
@@ -35,7 +37,9 @@ def resolve_target(store: Store, rev: str) -> tuple[str, str]:
     return commit, ref
 
 
-def run_foreground(store: Store, rev: str, *, event: str = "manual", stream: bool = True) -> RunRecord:
+def run_foreground(
+    store: Store, rev: str, *, event: str = "manual", stream: bool = True
+) -> RunRecord:
     """Run the pipeline of ``rev`` now, streaming output; Ctrl-C cancels it."""
     from lightci.runner import cancel_flag, execute
 

@@ -17,7 +17,9 @@ def resolve_commit(store: Store, rev: str) -> str:
     try:
         return str(store.repo.revparse_single(rev).peel(pygit2.Commit).id)
     except (KeyError, ValueError, pygit2.GitError) as exc:
-        raise LightciError(f"unknown revision {rev!r}; give a commit, branch or tag") from exc
+        raise LightciError(
+            f"unknown revision {rev!r}; give a commit, branch or tag"
+        ) from exc
 
 
 def latest_run(store: Store, commit: str) -> RunRecord | None:

@@ -28,7 +28,10 @@ def find_pipeline_file(start: Path) -> Path:
 
 
 def validate_file(path: Path) -> str:
-    """Load the pipeline at ``path``; return a one-line summary or raise PipelineError."""
+    """Load the pipeline at ``path`` and return a one-line summary.
+
+    Raises PipelineError, located by file, line and key, when it is invalid.
+    """
     from lightci.pipeline import load_pipeline
 
     try:
