@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from lightci.output import relative_time, status_text
-from lightci.records import RunRecord, format_duration, seconds_between, short_ref
+from lightci.records import (
+    ArtifactRecord,
+    RunRecord,
+    format_duration,
+    seconds_between,
+    short_ref,
+)
 from lightci.store import Store
 
 
-def show_json(store: Store, run: RunRecord) -> str:
+def show_json(
+    store: Store,
+    run: RunRecord,
+    *,
+    artifacts: Sequence[ArtifactRecord] | None = None,
+    label: str | None = None,
+) -> str:
+    """Return the run as JSON; ``artifacts`` and ``label`` are given for a run
+    recorded elsewhere, whose artifacts are not under its number here."""
     data = run.to_dict()
+    if label is not None:
+        data["id"] = label
+    if artifacts is None:
+        artifacts = store.list_artifacts(run.number)
     data["artifacts"] = [
         {
             "name": item.name,
@@ -21,14 +40,23 @@ def show_json(store: Store, run: RunRecord) -> str:
             "sha256": item.sha256,
             "expires": item.expires,
         }
-        for item in store.list_artifacts(run.number)
+        for item in artifacts
     ]
     return json.dumps(data, indent=2) + "\n"
 
 
-def show_text(store: Store, run: RunRecord, *, colour: bool) -> str:
+def show_text(
+    store: Store,
+    run: RunRecord,
+    *,
+    colour: bool,
+    artifacts: Sequence[ArtifactRecord] | None = None,
+    label: str | None = None,
+) -> str:
+    if artifacts is None:
+        artifacts = store.list_artifacts(run.number)
     out = [
-        f"run {run.number}  {status_text(run.status, colour=colour)}",
+        f"run {label or run.number}  {status_text(run.status, colour=colour)}",
         f"commit   {run.commit}",
         f"ref      {short_ref(run.ref)} ({run.ref})",
         f"event    {run.event}" + (f"  from {run.origin}" if run.origin else ""),
@@ -59,7 +87,6 @@ def show_text(store: Store, run: RunRecord, *, colour: bool) -> str:
                 f"      {status_text(step.status, colour=colour, width=9)} "
                 f"{step.name}  {format_duration(step.duration)}{code}"
             )
-    artifacts = store.list_artifacts(run.number)
     if artifacts:
         out.append("")
         out.append("artifacts:")
