@@ -23,8 +23,11 @@ def show_json(
     artifacts: Sequence[ArtifactRecord] | None = None,
     label: str | None = None,
 ) -> str:
-    """Return the run as JSON; ``artifacts`` and ``label`` are given for a run
-    recorded elsewhere, whose artifacts are not under its number here."""
+    """Format the run and its artifacts as JSON.
+
+    A run recorded elsewhere passes its ``artifacts`` and its id as
+    ``label``, because its artifacts are not under its number here.
+    """
     data = run.to_dict()
     if label is not None:
         data["id"] = label
