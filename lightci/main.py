@@ -53,8 +53,18 @@ def log_command(
 ) -> None:
     """Run history, newest first, one line a run."""
     from lightci.commands import log
+    from lightci.commands.remote import places_log
     from lightci.output import emit, use_colour
 
+    placed = places_log(
+        ctx.obj["repo"], revs, limit, as_json=as_json, colour=use_colour()
+    )
+    if placed is not None:
+        if as_json:
+            click.echo(placed, nl=False)
+        else:
+            emit(placed)
+        return
     if not revs and not as_json:
         from lightci.gitread import find_git_dir
 
@@ -70,16 +80,28 @@ def log_command(
 
 
 @cli.command("show")
-@click.argument("run", type=int)
+@click.argument("run")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
-def show_command(ctx: click.Context, run: int, as_json: bool) -> None:
-    """One run: jobs, steps, durations, statuses and artifacts."""
+def show_command(ctx: click.Context, run: str, as_json: bool) -> None:
+    """One run: jobs, steps, durations, statuses and artifacts.
+
+    RUN is a number, or REMOTE/N or CLONE-ID/N for a run recorded elsewhere.
+    """
     from lightci.commands.show import show_json, show_text
     from lightci.output import emit, use_colour
 
     store = _store(ctx)
-    record = _run_or_queued(store, run)
+    if not run.isdigit():
+        from lightci.commands.remote import show_placed
+
+        text = show_placed(store, run, as_json=as_json, colour=use_colour())
+        if as_json:
+            click.echo(text, nl=False)
+        else:
+            emit(text)
+        return
+    record = _run_or_queued(store, int(run))
     if as_json:
         click.echo(show_json(store, record), nl=False)
     else:
@@ -101,7 +123,7 @@ def _run_or_queued(store, number: int):  # type: ignore[no-untyped-def]
 
 
 @cli.command("logs")
-@click.argument("run", type=int)
+@click.argument("run")
 @click.argument("job", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
 @click.option(
@@ -109,7 +131,7 @@ def _run_or_queued(store, number: int):  # type: ignore[no-untyped-def]
 )
 @click.pass_context
 def logs_command(
-    ctx: click.Context, run: int, job: str | None, follow: bool, raw: bool
+    ctx: click.Context, run: str, job: str | None, follow: bool, raw: bool
 ) -> None:
     """The logs of a run, or of one of its jobs."""
     from lightci.commands.logs import print_logs, strip_ansi
@@ -123,7 +145,14 @@ def logs_command(
         out.write(data if keep_ansi else strip_ansi(data))
         out.flush()
 
-    print_logs(store, run, job, write=write, follow=follow, headers=job is None)
+    if not run.isdigit():
+        from lightci.commands.remote import print_placed_logs
+
+        print_placed_logs(
+            store, run, job, write=write, follow=follow, headers=job is None
+        )
+        return
+    print_logs(store, int(run), job, write=write, follow=follow, headers=job is None)
 
 
 @cli.command("status")
@@ -131,23 +160,17 @@ def logs_command(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
 def status_command(ctx: click.Context, rev: str, as_json: bool) -> int:
-    """Status of a commit's latest run: exit 0 passed, 1 failed, 2 none or running."""
-    import json
+    """Status of a commit's latest run: exit 0 passed, 1 failed, 2 none or running.
 
-    from lightci.commands.status import exit_code_for, latest_run, resolve_commit
-    from lightci.output import status_text, use_colour
+    A commit without runs reports a finished run of another commit with the
+    same tree (an amended or rebased commit), and names that commit.
+    """
+    from lightci.commands.remote import status_report
+    from lightci.output import use_colour
 
-    store = _store(ctx)
-    commit = resolve_commit(store, rev)
-    run = latest_run(store, commit)
-    if as_json:
-        click.echo(json.dumps(run.to_dict() if run else None, indent=2))
-    elif run is None:
-        click.echo(f"{commit[:10]}: no run")
-    else:
-        status = status_text(run.status, colour=use_colour())
-        click.echo(f"{commit[:10]}: {status} (run {run.number})")
-    return exit_code_for(run)
+    text, code = status_report(_store(ctx), rev, as_json=as_json, colour=use_colour())
+    click.echo(text, nl=False)
+    return code
 
 
 @cli.command("run")
@@ -213,18 +236,35 @@ def validate_command(file: Path | None) -> None:
 @click.option(
     "--server", is_flag=True, help="Install the post-receive hook in a bare repository."
 )
+@click.option(
+    "--pre-push/--no-pre-push",
+    default=True,
+    show_default=True,
+    help="In a clone: run the pipeline before each push and stop a failing push.",
+)
+@click.option(
+    "--post-commit/--no-post-commit",
+    default=True,
+    show_default=True,
+    help="In a clone: queue a run in the background after each commit.",
+)
 @click.pass_context
-def install_command(ctx: click.Context, server: bool) -> None:
+def install_command(
+    ctx: click.Context, server: bool, pre_push: bool, post_commit: bool
+) -> None:
     """Add lightci's hooks, keeping and still calling any hook that was there."""
-    from lightci.commands.install import install_server
+    from lightci.commands.install import install_client, install_server
     from lightci.store import open_repository
 
     repo = open_repository(ctx.obj["repo"])
-    if not server:
-        raise LightciError(
-            "client hooks: use `lightci install --server` in a bare repository"
-        )
-    for line in install_server(repo):
+    if server:
+        for line in install_server(repo):
+            click.echo(line)
+        return
+    result = install_client(repo, pre_push=pre_push, post_commit=post_commit)
+    for warning in result.warnings:
+        click.echo(f"lightci: warning: {warning}", err=True)
+    for line in result.messages:
         click.echo(line)
 
 
@@ -233,11 +273,12 @@ def install_command(ctx: click.Context, server: bool) -> None:
 @click.pass_context
 def uninstall_command(ctx: click.Context, server: bool) -> None:
     """Remove lightci's hooks and restore the ones they replaced."""
-    from lightci.commands.install import uninstall_server
+    from lightci.commands.install import uninstall_client, uninstall_server
     from lightci.store import open_repository
 
     repo = open_repository(ctx.obj["repo"])
-    for line in uninstall_server(repo):
+    remove = uninstall_server if server else uninstall_client
+    for line in remove(repo):
         click.echo(line)
 
 
@@ -430,6 +471,77 @@ def hook_post_receive(git_dir: Path) -> int:
             f"Details: {git_dir / 'lightci' / 'hook.log'}",
             err=True,
         )
+    return 0
+
+
+@cli.group("remote")
+def remote_group() -> None:
+    """Fetch other places' runs through a git remote."""
+
+
+@remote_group.command("setup")
+@click.argument("remote")
+@click.pass_context
+def remote_setup_command(ctx: click.Context, remote: str) -> None:
+    """Add refspecs so that `git fetch REMOTE` brings its runs and notes."""
+    from lightci.commands.remote import remote_setup
+
+    for line in remote_setup(_store(ctx), remote):
+        click.echo(line)
+
+
+@cli.command("sync")
+@click.argument("remote", required=False)
+@click.pass_context
+def sync_command(ctx: click.Context, remote: str | None) -> None:
+    """Fetch, merge and push lightci's runs and notes, losing nothing.
+
+    REMOTE defaults to the current branch's upstream remote, or origin.
+    """
+    from lightci.commands.remote import sync_remote
+
+    for line in sync_remote(_store(ctx), remote):
+        click.echo(line)
+
+
+@hook_group.command("pre-push")
+@click.option(
+    "--git-dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
+@click.argument("remote_name", required=False)
+@click.argument("remote_url", required=False)
+def hook_pre_push(
+    git_dir: Path, remote_name: str | None, remote_url: str | None
+) -> int:
+    from lightci.commands.client import parse_push_updates, pre_push
+    from lightci.store import Store
+
+    store = Store.open(git_dir)
+    updates = parse_push_updates(sys.stdin)
+    return pre_push(store, updates, err=sys.stderr, echo=sys.stderr.buffer)
+
+
+@hook_group.command("post-commit")
+@click.option(
+    "--git-dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
+def hook_post_commit(git_dir: Path) -> int:
+    from lightci.commands.client import post_commit
+    from lightci.commands.hook import log_hook_failure
+    from lightci.store import Store
+
+    try:
+        line = post_commit(Store.open(git_dir))
+    except Exception as exc:
+        log_hook_failure(git_dir)
+        click.echo(
+            f"lightci: could not queue a CI run ({exc}); the commit itself "
+            f"succeeded. Details: {git_dir / 'lightci' / 'hook.log'}",
+            err=True,
+        )
+        return 0
+    if line:
+        click.echo(f"lightci: {line}", err=True)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from lightci.errors import LightciError
 MARKER = "installed by `lightci install"
 PREVIOUS_SUFFIX = ".before-lightci"
 SERVER_HOOKS = ("post-receive",)
+CLIENT_HOOKS = ("pre-push", "post-commit")
 
 
 def hook_template(name: str) -> str:
@@ -53,15 +55,14 @@ def install_hook(directory: Path, name: str, *, python: str | None = None) -> st
     target = directory / name
     previous = directory / (name + PREVIOUS_SUFFIX)
     kept = ""
-    if target.exists() or target.is_symlink():
-        if not is_lightci_hook(target):
-            if previous.exists():
-                raise LightciError(
-                    f"{target} is not lightci's, and {previous} exists too; move "
-                    "one of them away, then run `lightci install` again"
-                )
-            os.replace(target, previous)
-            kept = f" (the previous hook is kept as {previous.name} and still runs)"
+    if (target.exists() or target.is_symlink()) and not is_lightci_hook(target):
+        if previous.exists():
+            raise LightciError(
+                f"{target} is not lightci's, and {previous} exists too; move "
+                "one of them away, then run `lightci install` again"
+            )
+        os.replace(target, previous)
+        kept = f" (the previous hook is kept as {previous.name} and still runs)"
     text = hook_template(name).replace("@LIGHTCI_PYTHON@", python or sys.executable)
     temporary = directory / f".{name}.lightci.tmp"
     with open(temporary, "w", newline="\n") as handle:
@@ -103,3 +104,58 @@ def uninstall_server(repo: pygit2.Repository) -> list[str]:
     directory = hooks_dir(repo)
     messages = [uninstall_hook(directory, name) for name in SERVER_HOOKS]
     return [message for message in messages if message] or ["no lightci hook installed"]
+
+
+@dataclass(frozen=True)
+class ClientInstall:
+    """What ``lightci install`` did in a clone: lines for stdout and warnings."""
+
+    messages: list[str]
+    warnings: list[str]
+
+
+def install_client(
+    repo: pygit2.Repository, *, pre_push: bool = True, post_commit: bool = True
+) -> ClientInstall:
+    """Install (or, when turned off, remove) the client hooks of a clone."""
+    from lightci.sync import check_clone_id, clone_id
+
+    if repo.is_bare:
+        raise LightciError(
+            f"{repo.path} is a bare repository, where nobody commits or pushes "
+            "from; use `lightci install --server` there, and `lightci install` "
+            "in a clone"
+        )
+    origin = clone_id(repo)
+    check_clone_id(origin)
+    git_dir = Path(repo.path).resolve()
+    for folder in ("numbers", "queue"):
+        (git_dir / "lightci" / folder).mkdir(parents=True, exist_ok=True)
+    directory = hooks_dir(repo)
+    warnings = []
+    if not _inside(directory, git_dir, Path(repo.workdir).resolve()):
+        warnings.append(
+            f"core.hooksPath is {directory}, outside this repository; the "
+            "hooks installed there run in every repository that uses that folder"
+        )
+    messages = []
+    for name, wanted in (("pre-push", pre_push), ("post-commit", post_commit)):
+        if wanted:
+            messages.append(install_hook(directory, name))
+        else:
+            removed = uninstall_hook(directory, name)
+            if removed:
+                messages.append(removed)
+    messages.append(f"runs recorded here carry the id {origin} (git config lightci.id)")
+    return ClientInstall(messages, warnings)
+
+
+def uninstall_client(repo: pygit2.Repository) -> list[str]:
+    directory = hooks_dir(repo)
+    messages = [uninstall_hook(directory, name) for name in CLIENT_HOOKS]
+    return [message for message in messages if message] or ["no lightci hook installed"]
+
+
+def _inside(path: Path, *folders: Path) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(folder) for folder in folders)

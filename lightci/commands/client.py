@@ -1,0 +1,224 @@
+"""``lightci hook pre-push`` and ``lightci hook post-commit``: the client hooks.
+
+pre-push runs the pipeline of each commit about to be pushed, in the
+foreground, and stops the push if a run fails. post-commit queues a run
+of the new commit and returns at once. Runs happen in worktrees under
+``.git/lightci/work``, so the user's working tree, index and stash are
+never touched, and runs are recorded with the clone's id as their origin.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO, TextIO
+
+import pygit2
+
+from lightci.builds import passed_tree
+from lightci.errors import PipelineError
+from lightci.queue import ZERO_ID, QueueEntry, enqueue
+from lightci.records import PASSED, RunRecord, short_ref
+from lightci.store import Store
+from lightci.sync import clone_id
+
+
+@dataclass(frozen=True)
+class PushUpdate:
+    """One line of pre-push input: what git is about to push where."""
+
+    local_ref: str
+    local_commit: str
+    remote_ref: str
+    remote_commit: str
+
+
+def parse_push_updates(lines: Iterable[str]) -> list[PushUpdate]:
+    updates = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 4:
+            updates.append(PushUpdate(*parts))
+    return updates
+
+
+def pre_push(
+    store: Store,
+    updates: list[PushUpdate],
+    *,
+    err: TextIO,
+    echo: BinaryIO | None,
+) -> int:
+    """Run the pipeline of each pushed commit; return 1 if one failed, else 0."""
+    origin = clone_id(store.repo)
+    seen: set[str] = set()
+    for update in updates:
+        commit = update.local_commit
+        if commit == ZERO_ID or commit in seen:
+            continue
+        seen.add(commit)
+        ref = (
+            update.local_ref
+            if update.local_ref.startswith("refs/")
+            else update.remote_ref
+        )
+        reason = _skip_reason(store, commit, ref, update.remote_commit)
+        if reason is not None:
+            if reason:
+                err.write(f"lightci: {reason}\n")
+            continue
+        old = (
+            update.remote_commit
+            if _has_commit(store.repo, update.remote_commit)
+            else ZERO_ID
+        )
+        entry = QueueEntry(
+            number=store.allocate_number(),
+            ref=ref,
+            old=old,
+            new=commit,
+            event="pre-push",
+        )
+        err.write(f"lightci: run {entry.number}: {short_ref(ref)} at {commit[:10]}\n")
+        err.flush()
+        run = run_in_foreground(store, entry, origin=origin, echo=echo)
+        if run.status != PASSED:
+            detail = f": {run.message}" if run.message else ""
+            err.write(
+                f"lightci: run {run.number} {run.status}{detail}; the push is stopped "
+                f"(`lightci show {run.number}` has the details, "
+                "`git push --no-verify` pushes without this check)\n"
+            )
+            return 1
+        err.write(f"lightci: run {run.number} passed\n")
+    return 0
+
+
+def _skip_reason(store: Store, commit: str, ref: str, remote_commit: str) -> str | None:
+    """Return why ``commit`` needs no run ("" to skip quietly), or None to run it."""
+    from lightci.changes import changed_paths
+    from lightci.pipeline import load_pipeline
+    from lightci.plan import RunContext, pipeline_matches
+
+    try:
+        found = store.read_pipeline(commit)
+    except (KeyError, ValueError, pygit2.GitError):
+        return ""
+    if found is None:
+        return ""
+    reused = passed_tree(store, commit)
+    if reused is not None:
+        return (
+            f"{commit[:10]} already passed (run {reused.place.label}, built as "
+            f"commit {reused.run.commit[:10]}); not running it again"
+        )
+    filename, content = found
+    try:
+        pipeline = load_pipeline(content, filename)
+    except PipelineError:
+        return None  # run it, so the error is recorded and stops the push
+    if pipeline.on is None:
+        return None
+    old = remote_commit if _has_commit(store.repo, remote_commit) else ZERO_ID
+    paths = changed_paths(store.repo, old, commit, ref)
+    context = RunContext(
+        number=0, commit=commit, ref=ref, event="pre-push", changed_paths=paths
+    )
+    if pipeline_matches(pipeline, context):
+        return None
+    return f"no run for {short_ref(ref)}: {filename}'s `on:` filters do not match"
+
+
+def _has_commit(repo: pygit2.Repository, commit: str) -> bool:
+    if commit == ZERO_ID:
+        return False
+    try:
+        repo[commit].peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
+    return True
+
+
+def run_in_foreground(
+    store: Store, entry: QueueEntry, *, origin: str, echo: BinaryIO | None
+) -> RunRecord:
+    """Run a numbered entry now in this process; Ctrl-C cancels the run."""
+    from lightci.runner import cancel_flag, execute, record_queued
+    from lightci.worker import _cleanup_run
+
+    active = store.state_dir / "active" / str(entry.number)
+    active.parent.mkdir(parents=True, exist_ok=True)
+    active.write_text(f"{os.getpid()}\n")
+    record_queued(store, entry, origin=origin)
+    result: list[RunRecord] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(execute(store, entry, echo=echo, origin=origin))
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt:
+        flag = cancel_flag(store, entry.number)
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
+        sys.stderr.write(f"\nlightci: cancelling run {entry.number}...\n")
+        thread.join()
+    finally:
+        _cleanup_run(store, entry.number)
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def post_commit(store: Store) -> str | None:
+    """Queue a run of HEAD and start the worker; return the line for the user."""
+    from lightci.runner import record_queued
+    from lightci.worker import spawn_worker
+
+    repo = store.repo
+    if _rewriting_history(store):
+        return None
+    try:
+        head = repo.references["HEAD"].resolve()
+        commit = str(head.peel(pygit2.Commit).id)
+    except (KeyError, pygit2.GitError):
+        return None
+    if store.read_pipeline(commit) is None:
+        return None
+    reused = passed_tree(store, commit)
+    if reused is not None:
+        return (
+            f"{commit[:10]} already passed (run {reused.place.label}, built as "
+            f"commit {reused.run.commit[:10]}); no new run"
+        )
+    ref = head.name if head.name.startswith("refs/") else "HEAD"
+    entry = QueueEntry(
+        number=store.allocate_number(),
+        ref=ref,
+        old=ZERO_ID,
+        new=commit,
+        event="post-commit",
+    )
+    # The record is written here, with the clone's id, before the worker
+    # sees the entry, because the worker records queued runs without one.
+    record_queued(store, entry, origin=clone_id(repo))
+    enqueue(store.state_dir, entry)
+    spawn_worker(store.git_dir)
+    return f"run {entry.number} queued for {commit[:10]}: lightci show {entry.number}"
+
+
+def _rewriting_history(store: Store) -> bool:
+    """Return True while a rebase is in progress: its commits get no run each."""
+    return any(
+        (store.git_dir / name).exists() for name in ("rebase-merge", "rebase-apply")
+    )
