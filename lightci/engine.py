@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from lightci.executor import Executor, JobRequest, LocalExecutor, StepSpec
+from lightci.executor import Executor, JobRequest, LocalExecutor, StepSpec, Workspace
 from lightci.logs import DEFAULT_MAX_LOG_BYTES, JobLog, LogSink
 from lightci.records import (
     CANCELLED,
@@ -419,7 +419,7 @@ class RunEngine:
         logger.info("run %s job %s %s", self.run.number, plan.name, status)
         return status
 
-    def _workspace_hooks(self, plan: JobPlan) -> object | None:
+    def _workspace_hooks(self, plan: JobPlan) -> Workspace | None:
         if not plan.caches:
             return None
         from lightci.cache import CacheHooks

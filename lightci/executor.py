@@ -241,9 +241,12 @@ class LocalExecutor:
         reader = threading.Thread(target=_pump, args=(process.stdout, log), daemon=True)
         reader.start()
         exited = threading.Event()
-        waiter = threading.Thread(
-            target=lambda: (process.wait(), exited.set()), daemon=True
-        )
+
+        def wait_for_exit() -> None:
+            process.wait()
+            exited.set()
+
+        waiter = threading.Thread(target=wait_for_exit, daemon=True)
         waiter.start()
         outcome: str | None = None
         while not exited.is_set():

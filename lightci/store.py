@@ -536,7 +536,7 @@ def _tree_with(
             if isinstance(candidate, pygit2.Tree):
                 sub_base = candidate
         sub_tree = _tree_with(repo, sub_base, sub_changes)
-        if len(repo[sub_tree]) == 0:
+        if len(repo[sub_tree].peel(pygit2.Tree)) == 0:
             if builder.get(name) is not None:
                 builder.remove(name)
         else:

@@ -45,36 +45,42 @@ def format_artifacts(records: list[ArtifactRecord]) -> str:
 def save_artifact(store: Store, record: ArtifactRecord, output: str | None) -> str:
     """Write an artifact to ``output`` (a path, or ``-`` for stdout); return where."""
     obj = store.artifact_object(record)
+    default = Path(Path(record.name).name)
     if isinstance(obj, pygit2.Blob):
         if output == "-":
             sys.stdout.buffer.write(obj.data)
             sys.stdout.buffer.flush()
             return "stdout"
-        target = Path(output or Path(record.name).name)
+        target = Path(output) if output else default
         if target.is_dir():
-            target = target / Path(record.name).name
+            target = target / default
         target.write_bytes(obj.data)
         return str(target)
     if output == "-":
         raise LightciError(
             f"artifact {record.name} is a folder; give a folder with -o PATH"
         )
-    target = Path(output or Path(record.name).name)
+    target = Path(output) if output else default
     if target.exists() and any(target.iterdir()):
         raise LightciError(
             f"{target} exists and is not empty; give another path with -o"
         )
-    _extract_tree(store.repo, obj, target)
+    _extract_tree(store.repo, obj.peel(pygit2.Tree), target)
     return str(target)
 
 
 def _extract_tree(repo: pygit2.Repository, tree: pygit2.Tree, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for entry in tree:
-        path = target / entry.name
-        obj = repo[entry.id]
-        if entry.filemode == pygit2.enums.FileMode.TREE:
+        name = entry.name or ""
+        if name in ("", ".", "..") or "/" in name:
+            raise LightciError(f"artifact folder has an unsafe entry name {name!r}")
+        path = target / name
+        obj = repo.get(entry.id)
+        if isinstance(obj, pygit2.Tree):
             _extract_tree(repo, obj, path)
+        elif not isinstance(obj, pygit2.Blob):
+            continue
         elif entry.filemode == pygit2.enums.FileMode.LINK:
             os.symlink(bytes(obj.data).decode(), path)
         else:

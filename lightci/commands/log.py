@@ -98,11 +98,13 @@ def format_log(
 
 
 def subjects_of(store: Store, runs: Sequence[RunRecord]) -> dict[str, str]:
+    import pygit2
+
     subjects = {}
     for run in runs:
         try:
-            message = store.repo[run.commit].message
-        except (KeyError, ValueError):
+            message = store.repo[run.commit].peel(pygit2.Commit).message
+        except (KeyError, ValueError, pygit2.GitError):
             continue
         subjects[run.commit] = str(message).split("\n", 1)[0]
     return subjects

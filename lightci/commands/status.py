@@ -5,8 +5,8 @@ from __future__ import annotations
 import pygit2
 
 from lightci.errors import LightciError
-from lightci.records import FAILED, PASSED, RunRecord
-from lightci.store import Store, note_key
+from lightci.records import FAILED, PASSED, RunRecord, note_key
+from lightci.store import Store
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
