@@ -42,6 +42,7 @@ STATIC = HERE / "static"
 StartResponse = Callable[..., Any]
 _GIT_PATH = re.compile(r"^/(?P<name>[^/]+)\.git(?P<rest>/.*)?$")
 _READ_METHODS = ("GET", "HEAD")
+_STATIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 
 _STATUS_ICONS = {
     "passed": "✓",
@@ -105,7 +106,8 @@ class Viewer:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.stopping = threading.Event()
-        self.web = bottle.Bottle(catchall=True, autojson=False)
+        self.web = bottle.Bottle(catchall=True)
+        self.web.config["json.enable"] = False
         self.web.install(self._guard)
         self.web.default_error_handler = self._error_page
         self.templates = {
@@ -319,6 +321,8 @@ class Viewer:
     # -- files, logs, streams, badges -------------------------------------
 
     def static_file(self, path: str) -> Any:
+        if not _STATIC_NAME.match(path):
+            raise pages.NotFound(f"no static file {path!r}")
         response = bottle.static_file(path, root=str(STATIC))
         response.set_header("Cache-Control", "max-age=300")
         return response

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from lightci.records import STATUSES, JobRecord, RunRecord, short_ref
 from lightci.store import Store
@@ -52,8 +53,9 @@ class Urls:
         return f"{self.base}/{name}"
 
     def runs(self, name: str, **query: str | int | None) -> str:
-        parts = [f"{key}={value}" for key, value in query.items() if value]
-        return f"{self.base}/{name}/runs" + ("?" + "&".join(parts) if parts else "")
+        values = {key: value for key, value in query.items() if value}
+        text = urlencode(values, safe="/")
+        return f"{self.base}/{name}/runs" + (f"?{text}" if text else "")
 
     def run(self, name: str, number: int) -> str:
         return f"{self.base}/{name}/runs/{number}"
@@ -68,13 +70,13 @@ class Urls:
         return f"{self.run(name, number)}/events"
 
     def artifact(self, name: str, number: int, artifact: str) -> str:
-        return f"{self.run(name, number)}/artifacts/{artifact}"
+        return f"{self.run(name, number)}/artifacts/{quote(artifact, safe='/')}"
 
     def commit(self, name: str, commit: str) -> str:
         return f"{self.base}/{name}/commits/{commit}"
 
     def badge(self, name: str, branch: str) -> str:
-        return f"{self.base}/{name}/badge/{branch}.svg"
+        return f"{self.base}/{name}/badge/{quote(branch, safe='/')}.svg"
 
     def clone(self, name: str) -> str:
         return f"{self.base}/{name}.git"

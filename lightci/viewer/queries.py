@@ -26,7 +26,7 @@ PAGE_SIZE = 50
 REF_SCAN_LIMIT = 500
 
 _CACHE_LIMIT = 100_000
-_NOTE_LINE = re.compile(r"^run (\d+) ")
+_NOTE_LINE = re.compile(r"^run (\d+) (?!@)")
 
 
 class SummaryCache:
