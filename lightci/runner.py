@@ -14,15 +14,7 @@ from lightci.changes import changed_paths
 from lightci.errors import LightciError, PipelineError
 from lightci.executor import Executor
 from lightci.queue import ZERO_ID, QueueEntry
-from lightci.records import (
-    CANCELLED,
-    ERROR,
-    PASSED,
-    QUEUED,
-    SKIPPED,
-    RunRecord,
-    utc_now,
-)
+from lightci.records import CANCELLED, ERROR, QUEUED, RunRecord, utc_now
 from lightci.settings import load_settings
 from lightci.store import Store
 
@@ -183,7 +175,7 @@ def execute(
 
 def _passed_before(store: Store, entry: QueueEntry) -> dict[str, int]:
     """Return the jobs a ``retry --failed`` leaves out, with the run each passed in."""
-    from lightci.commands.retry import parse_retry_base
+    from lightci.commands.retry import parse_retry_base, passed_in
 
     parsed = parse_retry_base(entry.base)
     if parsed is None or not parsed[1]:
@@ -193,17 +185,10 @@ def _passed_before(store: Store, entry: QueueEntry) -> dict[str, int]:
         return {}
     passed = {}
     for job in base.jobs:
-        if job.status == PASSED:
-            passed[job.name] = base.number
-        elif job.status == SKIPPED and (job.reason or "").startswith(_PASSED_IN):
-            # Passed in an earlier run that ``base`` itself retried.
-            number = (job.reason or "").removeprefix(_PASSED_IN)
-            if number.isdigit():
-                passed[job.name] = int(number)
+        number = passed_in(job, base.number)
+        if number is not None:
+            passed[job.name] = number
     return passed
-
-
-_PASSED_IN = "passed in run "
 
 
 def _load_secrets(store: Store) -> dict[str, str]:

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 from lightci.errors import LightciError
 from lightci.queue import ZERO_ID, QueueEntry, enqueue
-from lightci.records import FINISHED_STATUSES, PASSED
+from lightci.records import FINISHED_STATUSES, PASSED, SKIPPED, JobRecord
 from lightci.store import Store
 
 # QueueEntry.base names the retried run; this suffix asks for its failed jobs only.
 _FAILED_ONLY = ":failed"
+
+
+_PASSED_IN = "passed in run "
+
+
+def passed_in(job: JobRecord, run: int) -> int | None:
+    """Return the run a job of run ``run`` passed in, or None if it did not pass.
+
+    A job that ``retry --failed`` left out is recorded as skipped, with the
+    run it passed in as its reason.
+    """
+    if job.status == PASSED:
+        return run
+    reason = job.reason or ""
+    if job.status == SKIPPED and reason.startswith(_PASSED_IN):
+        number = reason.removeprefix(_PASSED_IN)
+        if number.isdigit():
+            return int(number)
+    return None
 
 
 def retry_base(number: int, failed_only: bool) -> str:
@@ -44,7 +63,7 @@ def retry_run(store: Store, number: int, *, failed_only: bool = False) -> int:
                 f"run {number} has no jobs ({old.status}); retry all of it with "
                 f"`lightci retry {number}`"
             )
-        if all(job.status == PASSED for job in old.jobs):
+        if all(passed_in(job, number) is not None for job in old.jobs):
             raise LightciError(
                 f"every job of run {number} passed; nothing to retry with --failed"
             )
