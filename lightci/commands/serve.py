@@ -25,6 +25,8 @@ logger = logging.getLogger("lightci.viewer")
 
 def _setup_logging() -> None:
     """Send lightci's and waitress's log records to stderr unless logging is set up."""
+    # dulwich logs every fetch's capabilities at INFO.
+    logging.getLogger("dulwich").setLevel(logging.WARNING)
     if logging.getLogger().handlers:
         return
     logging.basicConfig(
