@@ -36,6 +36,10 @@ ENV = {
 }
 
 
+def report(label: str, figure: str, note: str = "") -> None:
+    print(f"  {label:<38} {figure}  {note}".rstrip())
+
+
 def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, check=check)
 
@@ -100,8 +104,16 @@ def bench_steps(root: Path) -> None:
     engine = statistics.median(engine_times)
     print("ten steps of `sleep 0.2`, median of 3")
     print(f"  sh in a fresh checkout (clone + 10 x sh):   {base:.3f} s")
-    print(f"  lightci run (process start to exit):        {whole:.3f} s  ratio {whole / base:.3f}  (target <= 1.05)")
-    print(f"  lightci run, recorded run duration:         {engine:.3f} s  ratio {engine / base:.3f}")
+    report(
+        "lightci run (process start to exit):",
+        f"{whole:.3f} s",
+        f"ratio {whole / base:.3f} (target <= 1.05)",
+    )
+    report(
+        "lightci run, recorded run duration:",
+        f"{engine:.3f} s",
+        f"ratio {engine / base:.3f}",
+    )
 
 
 def bench_push(root: Path) -> None:
@@ -129,7 +141,11 @@ def bench_push(root: Path) -> None:
     hook = statistics.median(timings[hooked])
     print("git push of one commit, median of 20")
     print(f"  without lightci's hook:  {base * 1000:.1f} ms")
-    print(f"  with lightci's hook:     {hook * 1000:.1f} ms  ratio {hook / base:.2f}  (target <= 1.2)")
+    report(
+        "with lightci's hook:",
+        f"{hook * 1000:.1f} ms",
+        f"ratio {hook / base:.2f} (target <= 1.2)",
+    )
 
     stamp = root / "first-step"
     pipeline = f"jobs:\n  quick:\n    steps: ['date +%s.%N > {stamp}']\n"
@@ -156,9 +172,13 @@ def build_history(git_dir: Path, count: int) -> None:
     tree = repo.TreeBuilder().write()
     parent: list[pygit2.Oid] = []
     for number in range(1, count + 1):
-        commit = repo.create_commit(None, signature, signature, f"commit {number}\n", tree, parent)
+        commit = repo.create_commit(
+            None, signature, signature, f"commit {number}\n", tree, parent
+        )
         parent = [commit]
-        run = RunRecord(number=number, commit=str(commit), ref="refs/heads/main", event="push")
+        run = RunRecord(
+            number=number, commit=str(commit), ref="refs/heads/main", event="push"
+        )
         run.status = PASSED
         run.started = utc_now()
         run.finished = utc_now()
@@ -167,7 +187,15 @@ def build_history(git_dir: Path, count: int) -> None:
                 name="test",
                 slug="test",
                 status=PASSED,
-                steps=[StepRecord(name="check", command="make check", status=PASSED, exit_code=0, duration=1.0)],
+                steps=[
+                    StepRecord(
+                        name="check",
+                        command="make check",
+                        status=PASSED,
+                        exit_code=0,
+                        duration=1.0,
+                    )
+                ],
             )
         ]
         store.write_run(run, message=f"run {number}: passed\n")
@@ -190,26 +218,45 @@ def bench_log(root: Path, count: int) -> None:
     git_dir = root / f"history-{count}.git"
     started = time.perf_counter()
     build_history(git_dir, count)
-    print(f"built a repository with {count} runs in {time.perf_counter() - started:.0f} s")
+    print(
+        f"built a repository with {count} runs in {time.perf_counter() - started:.0f} s"
+    )
     sh("git", "pack-refs", "--all", cwd=git_dir)
     sh("git", "gc", "-q", cwd=git_dir)
-    git_log = time_command(["git", "log", "-n", "20", "--notes=lightci", "main"], git_dir)
+    git_log = time_command(
+        ["git", "log", "-n", "20", "--notes=lightci", "main"], git_dir
+    )
     python = time_command([sys.executable, "-I", "-c", "pass"], git_dir)
     log = time_command([*LIGHTCI, "log", "-n", "20"], git_dir)
     log_revs = time_command([*LIGHTCI, "log", "-n", "20", "main"], git_dir)
     print(f"`lightci log -n 20` on {count} runs, median of 15")
     print(f"  git log -n 20 --notes=lightci:   {git_log * 1000:.1f} ms")
     print(f"  python -I -c pass (start-up):    {python * 1000:.1f} ms")
-    print(f"  lightci log -n 20:               {log * 1000:.1f} ms  ratio {log / git_log:.2f}  (targets < 300 ms, <= 2x git log)")
-    print(f"  lightci log -n 20 main:          {log_revs * 1000:.1f} ms  ratio {log_revs / git_log:.2f}")
+    report(
+        "lightci log -n 20:",
+        f"{log * 1000:.1f} ms",
+        f"ratio {log / git_log:.2f} (targets < 300 ms, <= 2x git log)",
+    )
+    report(
+        "lightci log -n 20 main:",
+        f"{log_revs * 1000:.1f} ms",
+        f"ratio {log_revs / git_log:.2f}",
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=10_000, help="runs in the log benchmark")
-    parser.add_argument("--only", choices=["steps", "push", "log"], help="run one benchmark")
+    parser.add_argument(
+        "--runs", type=int, default=10_000, help="runs in the log benchmark"
+    )
+    parser.add_argument(
+        "--only", choices=["steps", "push", "log"], help="run one benchmark"
+    )
     options = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, git {sh('git', '--version', cwd=Path.cwd()).stdout.decode().split()[-1]}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"git {sh('git', '--version', cwd=Path.cwd()).stdout.decode().split()[-1]}"
+    )
     with tempfile.TemporaryDirectory(prefix="lightci-bench-") as folder:
         root = Path(folder)
         for name, bench in (

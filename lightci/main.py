@@ -288,16 +288,28 @@ def uninstall_command(ctx: click.Context, server: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Repository whose queue to drain.",
 )
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Keep running as a service, looking at the queue every SECONDS.",
+    metavar="SECONDS",
+)
 @click.pass_context
-def worker_command(ctx: click.Context, git_dir: Path | None) -> None:
+def worker_command(
+    ctx: click.Context, git_dir: Path | None, poll: float | None
+) -> None:
     """Drain the run queue; the hook starts it, and it can run as a service."""
     from lightci.store import open_repository
-    from lightci.worker import setup_logging, work
+    from lightci.worker import serve_queue, setup_logging, work
 
     repo = open_repository(git_dir or ctx.obj["repo"])
     path = Path(repo.path).resolve()
     setup_logging(path / "lightci")
-    work(path)
+    if poll is None:
+        work(path)
+    else:
+        serve_queue(path, poll)
 
 
 @cli.command("serve")

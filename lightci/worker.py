@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -63,6 +64,11 @@ def work(git_dir: Path) -> int:
     """Drain the queue; return how many runs this worker ran."""
     store = Store.open(git_dir)
     count = 0
+    active = store.state_dir / "active"
+    if not queue.read_entries(store.state_dir) and not (
+        active.is_dir() and any(active.iterdir())
+    ):
+        return count
     while True:
         with worker_lock(store.state_dir) as locked:
             if not locked:
@@ -74,6 +80,21 @@ def work(git_dir: Path) -> int:
         if not queue.read_entries(store.state_dir):
             logger.info("queue empty; worker stopping after %d runs", count)
             return count
+
+
+def serve_queue(git_dir: Path, poll: float) -> None:
+    """Run as a service: drain the queue, then look again every ``poll`` seconds.
+
+    Hooks still start their own workers; those exit at once while this one
+    holds the lock, so the two ways of running work side by side.
+    """
+    logger.info("worker service started for %s, polling every %ss", git_dir, poll)
+    try:
+        while True:
+            work(git_dir)
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        logger.info("worker service stopped")
 
 
 def drain(store: Store) -> int:

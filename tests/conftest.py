@@ -8,6 +8,7 @@ the processes it started: a worker launched by a hook included.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -70,14 +71,15 @@ def kill_processes_under(folder: Path) -> None:
         except OSError:
             continue
         if marker.encode() in cmdline or cwd.startswith(marker):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(entry), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def run(
-    *args: str | Path, cwd: Path | None = None, check: bool = True, input: str | None = None,
+    *args: str | Path,
+    cwd: Path | None = None,
+    check: bool = True,
+    input: str | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
@@ -101,7 +103,9 @@ def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
     return run("git", *args, cwd=cwd, check=check)
 
 
-def lightci(cwd: Path, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def lightci(
+    cwd: Path, *args: str, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return run(*LIGHTCI, *args, cwd=cwd, check=check, input=input)
 
 
@@ -133,11 +137,15 @@ class Server:
         write_files(self.clone, files)
         return commit_all(self.clone, message)
 
-    def push(self, *refspecs: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def push(
+        self, *refspecs: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         specs = refspecs or ("HEAD:refs/heads/main",)
         return git(self.clone, "push", "-q", "origin", *specs, check=check)
 
-    def lightci(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def lightci(
+        self, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return lightci(self.git_dir, *args, check=check)
 
     def wait_idle(self, timeout: float = 120) -> None:
@@ -179,7 +187,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip browser tests without Debian's chromium, except under CI, where they fail."""
+    """Skip browser tests when chromium is missing, or fail them under CI=true."""
     if item.get_closest_marker("browser") is None or CHROMIUM.exists():
         return
     message = f"browser tests need {CHROMIUM} (apt-get install chromium)"

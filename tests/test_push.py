@@ -69,7 +69,7 @@ def test_push_runs_pipeline_and_records_it(server: Server) -> None:
     assert "add pipeline" in log_line
 
     logs = server.lightci("logs", "1", "test").stdout
-    assert f"ci=true run=1 branch=main answer=NO" in logs
+    assert "ci=true run=1 branch=main answer=NO" in logs
     assert f"commit={commit} ref=refs/heads/main event=push" in logs
     assert "no git variables" in logs
     workspace = logs.split("workspace=")[1].split("\n")[0]
@@ -81,7 +81,9 @@ def test_push_runs_pipeline_and_records_it(server: Server) -> None:
 
     notes = git(server.git_dir, "log", "--notes=lightci", "-1", "main").stdout
     assert "run 1 passed (push main" in notes
-    tag = git(server.git_dir, "cat-file", "-p", "refs/lightci/artifacts/1/dist/out.txt").stdout
+    tag = git(
+        server.git_dir, "cat-file", "-p", "refs/lightci/artifacts/1/dist/out.txt"
+    ).stdout
     assert "type blob" in tag
     assert '"sha256"' in tag
     worktrees = git(server.git_dir, "worktree", "list").stdout.strip().splitlines()
@@ -98,7 +100,9 @@ def test_run_history_is_commit_chain(server: Server) -> None:
     assert lines[0] == "run 1: passed"
     assert lines[-1] == "run 1: queued"
     assert "run 1: running" in lines
-    tree = git(server.git_dir, "ls-tree", "-r", "--name-only", "refs/lightci/runs/1").stdout
+    tree = git(
+        server.git_dir, "ls-tree", "-r", "--name-only", "refs/lightci/runs/1"
+    ).stdout
     assert "run.json" in tree
     assert "jobs/build.json" in tree
     assert "logs/test.log" in tree
@@ -153,7 +157,9 @@ def test_invalid_pipeline_records_error(server: Server) -> None:
 
     record = show_json(server, 1)
     assert record["status"] == "error"
-    assert record["message"].startswith(".lightci.yml:4: jobs.build.steps[0]: unknown key 'runs'")
+    assert record["message"].startswith(
+        ".lightci.yml:4: jobs.build.steps[0]: unknown key 'runs'"
+    )
     assert "runs" in record["message"]
     notes = git(server.git_dir, "log", "--notes=lightci", "-1", "main").stdout
     assert "run 1 error" in notes
@@ -163,8 +169,17 @@ def test_ten_pushes_at_once(server: Server) -> None:
     server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo one]\n"})
     commits = {}
     for index in range(10):
-        git(server.clone, "checkout", "-q", "-B", f"branch{index}", "main" if index else "HEAD")
-        commits[f"branch{index}"] = server.commit({"file.txt": f"{index}\n"}, f"commit {index}")
+        git(
+            server.clone,
+            "checkout",
+            "-q",
+            "-B",
+            f"branch{index}",
+            "main" if index else "HEAD",
+        )
+        commits[f"branch{index}"] = server.commit(
+            {"file.txt": f"{index}\n"}, f"commit {index}"
+        )
     pushes = [
         subprocess.Popen(
             ["git", "push", "-q", "origin", f"branch{index}"],
@@ -202,7 +217,11 @@ def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyp
 def test_killed_worker_run_finished_by_next(server: Server, tmp_path: Path) -> None:
     marker = tmp_path / "step.pid"
     server.commit(
-        {".lightci.yml": f"jobs:\n  slow:\n    steps: ['echo $$ > {marker}; sleep 300']\n"}
+        {
+            ".lightci.yml": (
+                f"jobs:\n  slow:\n    steps: ['echo $$ > {marker}; sleep 300']\n"
+            )
+        }
     )
     server.push()
     wait_for(marker.exists)
@@ -370,7 +389,15 @@ def test_huge_binary_log_is_capped(server: Server) -> None:
 
 def test_status_exit_codes(server: Server) -> None:
     server.commit({".lightci.yml": "jobs:\n  ok:\n    steps: [echo ok]\n"})
-    none = run(*LIGHTCI, "-C", str(server.clone), "status", "HEAD", cwd=server.clone, check=False)
+    none = run(
+        *LIGHTCI,
+        "-C",
+        str(server.clone),
+        "status",
+        "HEAD",
+        cwd=server.clone,
+        check=False,
+    )
     assert none.returncode == 2
     server.push()
     server.wait_idle()

@@ -1,0 +1,77 @@
+"""The worker as a service, and the command line's crash path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import LIGHTCI, Server, git
+
+
+def test_worker_service_drains_queue(server: Server) -> None:
+    hook = server.git_dir / "hooks" / "post-receive"
+    hook.write_text(hook.read_text().replace("setsid ", "true "))
+    hook.write_text(hook.read_text().replace("nohup ", "true "))
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo served]\n"})
+    server.push()
+    server.commit({"more.txt": "x\n"})
+    server.push()
+    service = subprocess.Popen(
+        [*LIGHTCI, "worker", "--poll", "0.2"],
+        cwd=server.git_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        statuses: list[str] = []
+        while time.monotonic() < deadline:
+            out = server.lightci("log", "--json").stdout
+            statuses = [run["status"] for run in json.loads(out)]
+            if statuses == ["passed", "passed"]:
+                break
+            time.sleep(0.2)
+        assert statuses == ["passed", "passed"]
+        assert service.poll() is None
+    finally:
+        service.terminate()
+        service.wait(timeout=10)
+
+
+def test_corrupt_record_is_crash_with_log(server: Server, tmp_path: Path) -> None:
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
+    server.push()
+    server.wait_idle()
+    broken = (
+        subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=server.git_dir,
+            input=b"{not json",
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    tree = (
+        subprocess.run(
+            ["git", "mktree"],
+            cwd=server.git_dir,
+            input=f"100644 blob {broken}\trun.json\n".encode(),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    commit = git(server.git_dir, "commit-tree", tree, "-m", "broken").stdout.strip()
+    git(server.git_dir, "update-ref", "refs/lightci/runs/1", commit)
+
+    result = server.lightci("show", "1", check=False)
+
+    assert result.returncode == 3
+    assert "internal error" in result.stderr
+    crash_log = Path(result.stderr.split("the traceback is in ")[1].strip())
+    assert "JSONDecodeError" in crash_log.read_text()
