@@ -43,6 +43,7 @@ SYNCED_NOTES_REFS = (NOTES_REF, TREES_NOTES_REF)
 PUSH_ATTEMPTS = 5
 
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
+_VALID_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]*")
 _REMOTE_RUN = re.compile(r"(?P<remote>.+)/runs/(?P<number>[0-9]+)")
 _REMOTE_CLONE_RUN = re.compile(
     r"(?P<remote>.+)/clones/(?P<clone>[^/]+)/runs/(?P<number>[0-9]+)"
@@ -82,7 +83,12 @@ def _ref_safe(text: str) -> str:
 
 
 def check_clone_id(value: str) -> None:
-    if not value or value != _ref_safe(value) or "@{" in value or ".." in value:
+    if (
+        not _VALID_ID.fullmatch(value)
+        or ".." in value
+        or value.endswith((".", ".lock"))
+        or value == "@"
+    ):
         raise LightciError(
             f"git config lightci.id is {value!r}, which cannot be part of a ref "
             "name; set it to letters, digits, '.', '_', '-' and '@', e.g. "
