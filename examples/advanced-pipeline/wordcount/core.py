@@ -9,7 +9,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
 def count_words(text: str) -> Counter[str]:
-    """Count each word of ``text``, ignoring case; digits and punctuation split words."""
+    """Count the words of ``text``, ignoring case; digits and punctuation split them."""
     return Counter(match.group().lower() for match in _WORD.finditer(text))
 
 
