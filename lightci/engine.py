@@ -154,6 +154,7 @@ class RunEngine:
         pipeline_timeout: float | None = None,
         secrets: Mapping[str, str] | None = None,
         log_filter: Callable[[LogSink], LogSink] | None = None,
+        default_job_timeout: float | None = None,
         passed_before: Mapping[str, int] | None = None,
         job_groups: Mapping[str, str] | None = None,
     ) -> None:
@@ -169,6 +170,7 @@ class RunEngine:
         self.pipeline_timeout = pipeline_timeout
         self.secrets = dict(secrets or {})
         self.log_filter = log_filter
+        self.default_job_timeout = default_job_timeout
         # Jobs that passed in the run this one retries: recorded as skipped,
         # and counted as passed by the jobs that need them.
         self.passed_before = dict(passed_before or {})
@@ -368,7 +370,7 @@ class RunEngine:
                 slug=job.slug,
                 steps=steps,
                 env=env,
-                timeout=plan.timeout,
+                timeout=plan.timeout or self.default_job_timeout,
                 working_directory=plan.working_directory,
                 artifact_paths=plan.artifacts.paths if plan.artifacts else (),
                 workspace_root=workspace_root,

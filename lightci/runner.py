@@ -102,7 +102,11 @@ def execute(
         store.write_run(run, message=f"run {run.number}: cancelled\n", jobs=[])
         store.set_note_line(run)
         return run
-    settings = load_settings(store.repo)
+    try:
+        settings = load_settings(store.repo)
+    except LightciError as exc:
+        fail_run(store, run, f"invalid lightci setting: {exc}")
+        return run
     try:
         found = store.read_pipeline(run.commit)
     except (KeyError, ValueError, pygit2.GitError) as exc:
@@ -158,6 +162,7 @@ def execute(
             executor=executor or LocalExecutor(kill_grace=settings.kill_grace),
             max_parallel=settings.max_parallel,
             max_log_bytes=settings.max_log_size,
+            default_job_timeout=settings.job_timeout,
             echo=echo,
             cancel=cancel,
             pipeline_timeout=pipeline.timeout,

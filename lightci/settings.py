@@ -18,6 +18,7 @@ class Settings:
     url: str | None
     kill_grace: float
     retention_days: float | None
+    job_timeout: float | None
 
 
 def _get(config: pygit2.Config, key: str) -> str | None:
@@ -54,6 +55,11 @@ def _parse_size(raw: str) -> int:
     return int(text) * factor
 
 
+def viewer_url(repo: pygit2.Repository) -> str | None:
+    """Return ``lightci.url`` alone, so a bad value elsewhere cannot stop a hook."""
+    return _get(repo.config, "lightci.url")
+
+
 def load_settings(repo: pygit2.Repository) -> Settings:
     config = repo.config
     grace_raw = _get(config, "lightci.killGrace")
@@ -72,4 +78,26 @@ def load_settings(repo: pygit2.Repository) -> Settings:
         url=_get(config, "lightci.url"),
         kill_grace=grace,
         retention_days=retention,
+        job_timeout=_job_timeout(config),
     )
+
+
+DEFAULT_JOB_TIMEOUT = 6 * 3600.0
+
+
+def _job_timeout(config: pygit2.Config) -> float | None:
+    """Return the time limit of a job without ``timeout:``; 0 or ``none`` lifts it."""
+    raw = _get(config, "lightci.jobTimeout")
+    if raw is None:
+        return DEFAULT_JOB_TIMEOUT
+    if raw.strip().lower() in ("0", "none", "never"):
+        return None
+    from lightci.pipeline import parse_duration
+
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise LightciError(
+            f"git config lightci.jobTimeout is {raw!r}, not a duration such as "
+            f"90m or 6h: {exc}; fix it with `git config lightci.jobTimeout 6h`"
+        ) from exc

@@ -35,7 +35,14 @@ from lightci.records import (
     note_line,
 )
 
-__all__ = ["ARTIFACTS_PREFIX", "NOTES_REF", "PIPELINE_FILES", "RUNS_PREFIX", "Store"]
+__all__ = [
+    "ARTIFACTS_PREFIX",
+    "NOTES_REF",
+    "PIPELINE_FILES",
+    "RUNS_PREFIX",
+    "Store",
+    "note_key",
+]
 
 
 _MODE_BLOB = pygit2.enums.FileMode.BLOB

@@ -421,3 +421,26 @@ def test_worker_lock_single_worker(server: Server) -> None:
     assert second.returncode == 0
     wait_idle(server.git_dir)
     assert show_json(server, 1)["status"] == "passed"
+
+
+def test_job_timeout_default_from_config(server: Server) -> None:
+    git(server.git_dir, "config", "lightci.jobTimeout", "1s")
+    git(server.git_dir, "config", "lightci.killGrace", "1")
+    server.commit({".lightci.yml": "jobs:\n  forever:\n    steps: [sleep 60]\n"})
+    server.push()
+    server.wait_idle(timeout=60)
+
+    record = show_json(server, 1)
+    assert record["status"] == "timed-out"
+    assert record["jobs"][0]["steps"][0]["duration"] < 30
+
+
+def test_invalid_job_timeout_config_is_error_run(server: Server) -> None:
+    git(server.git_dir, "config", "lightci.jobTimeout", "soon")
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
+    server.push()
+    server.wait_idle(timeout=60)
+
+    record = show_json(server, 1)
+    assert record["status"] == "error"
+    assert "lightci.jobTimeout" in record["message"]

@@ -17,7 +17,7 @@ import pygit2
 from lightci.errors import PipelineError
 from lightci.queue import ZERO_ID, QueueEntry, enqueue
 from lightci.records import short_ref
-from lightci.settings import load_settings
+from lightci.settings import viewer_url
 from lightci.store import PIPELINE_FILES, Store
 
 logger = logging.getLogger("lightci.hook")
@@ -41,7 +41,7 @@ def post_receive(store: Store, updates: list[tuple[str, str, str]]) -> list[str]
 
     messages: list[str] = []
     queued = False
-    url = load_settings(store.repo).url
+    url = viewer_url(store.repo)
     for old, new, ref in updates:
         if new == ZERO_ID or not ref.startswith(("refs/heads/", "refs/tags/")):
             continue
