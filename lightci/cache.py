@@ -2,9 +2,9 @@
 
 A job's ``cache`` entries name a key and the paths to keep. Before the
 steps, the folder saved under the key, if any, is copied into the
-workspace ("cache hit"). After the steps, and only when the job passed, the
-paths are saved under the key unless it was a hit; a failed job saves
-nothing, as in GitHub Actions. Entries live in ``<git_dir>/lightci/cache/``
+workspace ("cache hit"). After the steps, the paths are saved under the key
+when the job passed and the key was a miss. A failed job saves nothing, as
+in GitHub Actions. Entries live in ``<git_dir>/lightci/cache/``
 and never in a git object. Their total size is capped by
 ``git config lightci.cacheSize`` (default 1 GiB); past it, the entries
 used least recently are evicted.

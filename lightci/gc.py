@@ -71,12 +71,11 @@ def collect(
             _delete_refs(store, _artifact_refs(store, number))
     gone = {number for number, _ in doomed_runs}
     for ref_name, expires in _expired_artifacts(store, moment):
-        number = ref_name[len(ARTIFACTS_PREFIX) :].split("/", 1)[0]
-        if number.isdigit() and int(number) in gone:
+        name = ref_name[len(ARTIFACTS_PREFIX) :]
+        run_part = name.split("/", 1)[0]
+        if run_part.isdigit() and int(run_part) in gone:
             continue
-        lines.append(
-            f"artifact {ref_name[len(ARTIFACTS_PREFIX) :]} (expired {expires})"
-        )
+        lines.append(f"artifact {name} (expired {expires})")
         if not dry_run:
             _delete_refs(store, [ref_name])
     claims = _stale_claims(store)

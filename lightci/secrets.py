@@ -1,12 +1,12 @@
 """Server-side secrets: a private file beside the repository's config, and masking.
 
-The file ``<git_dir>/lightci-secrets`` holds one ``NAME=value`` line per
-secret. A value's backslashes and newlines are written as ``\\\\`` and
-``\\n``, so a multi-line value (a private key) still takes one line. The file
-is never added to any git object. Jobs see the secrets they list under
-``secrets:`` as environment variables, and every log is passed through
-``SecretMask`` so that no value reaches a log file, the terminal or the
-run's record.
+The file ``<git_dir>/lightci-secrets`` contains one ``NAME=value`` line per
+secret. A backslash, newline or carriage return in a value is written as
+``\\\\``, ``\\n`` or ``\\r``, so a multi-line value (a private key) still
+takes one line. The file is never added to any git object. Jobs see the
+secrets they list under ``secrets:`` as environment variables, and every
+log is passed through ``SecretMask`` so that no value reaches a log file,
+the terminal or the run's record.
 """
 
 from __future__ import annotations

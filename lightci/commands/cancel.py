@@ -11,10 +11,10 @@ from lightci.store import Store
 def cancel_run(store: Store, number: int, *, reason: str | None = None) -> str:
     """Cancel run ``number`` and return the line to print.
 
-    The cancel flag is dropped first in every case: a worker that picks the
-    run up in the meantime sees it before it starts a job, and a running
-    run's engine sees it within a fraction of a second, stops every process
-    of the run and records it as cancelled. A run still in the queue is
+    The cancel flag is written first in every case. A worker that picks the
+    run up in the meantime checks it before it starts a job, and a running
+    run's engine polls it every 0.2 seconds, then stops every process of the
+    run and records it as cancelled. A run still in the queue is
     recorded as cancelled here and taken off the queue.
     """
     from lightci.runner import cancel_flag, record_queued

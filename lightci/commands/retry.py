@@ -7,7 +7,7 @@ from lightci.queue import ZERO_ID, QueueEntry, enqueue
 from lightci.records import FINISHED_STATUSES, PASSED, SKIPPED, JobRecord
 from lightci.store import Store
 
-# QueueEntry.base names the retried run; this suffix asks for its failed jobs only.
+# QueueEntry.base names the retried run; this suffix requests its failed jobs only.
 _FAILED_ONLY = ":failed"
 
 
