@@ -323,7 +323,7 @@ def remote_notes_ref(remote: str, ref: str) -> str:
 
 
 def check_remote(store: Store, remote: str) -> None:
-    names = list(store.repo.remotes.names())
+    names = [str(name) for name in store.repo.remotes.names()]
     if remote not in names:
         known = ", ".join(names) or "none"
         raise LightciError(
@@ -445,17 +445,20 @@ def _notes_by_target(
 
     def walk(folder: pygit2.Tree, prefix: str) -> None:
         for entry in folder:
-            if entry.type_str == "tree":
-                walk(repo[entry.id], prefix + entry.name)
-            elif entry.type_str == "blob":
-                notes[prefix + entry.name] = entry.id
+            name = prefix + str(entry.name)
+            if isinstance(entry, pygit2.Tree):
+                walk(entry, name)
+            elif isinstance(entry, pygit2.Blob):
+                notes[name] = entry.id
 
     walk(tree, "")
     return notes
 
 
 def _blob_lines(repo: pygit2.Repository, blob_id: pygit2.Oid) -> list[str]:
-    return bytes(repo[blob_id].data).decode("utf-8", "replace").splitlines()
+    blob = repo[blob_id]
+    assert isinstance(blob, pygit2.Blob)
+    return bytes(blob.data).decode("utf-8", "replace").splitlines()
 
 
 def merge_fetched_notes(store: Store, remote: str) -> list[str]:

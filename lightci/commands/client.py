@@ -210,7 +210,7 @@ def post_commit(store: Store) -> str | None:
         event="post-commit",
     )
     # The record is written here, with the clone's id, before the worker
-    # sees the entry, because the worker records queued runs without one.
+    # reads the entry, because the worker records queued runs without one.
     record_queued(store, entry, origin=clone_id(repo))
     enqueue(store.state_dir, entry)
     spawn_worker(store.git_dir)

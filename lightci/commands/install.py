@@ -108,7 +108,7 @@ def uninstall_server(repo: pygit2.Repository) -> list[str]:
 
 @dataclass(frozen=True)
 class ClientInstall:
-    """What ``lightci install`` did in a clone: lines for stdout and warnings."""
+    """The result of ``lightci install`` in a clone, for stdout and stderr."""
 
     messages: list[str]
     warnings: list[str]
@@ -122,9 +122,8 @@ def install_client(
 
     if repo.is_bare:
         raise LightciError(
-            f"{repo.path} is a bare repository, where nobody commits or pushes "
-            "from; use `lightci install --server` there, and `lightci install` "
-            "in a clone"
+            f"{repo.path} is a bare repository, and client hooks need a clone; "
+            "use `lightci install --server` here, and `lightci install` in a clone"
         )
     origin = clone_id(repo)
     check_clone_id(origin)

@@ -1,5 +1,8 @@
-"""Commands for runs of several places: remote setup, sync, and the views of
-``log``, ``show``, ``logs`` and ``status`` that name runs by place."""
+"""Commands for runs of several places: remote setup, sync, and run ids.
+
+``log``, ``show``, ``logs`` and ``status`` use the functions here to name
+runs of other places as ``REMOTE/N`` or ``CLONE-ID/N``.
+"""
 
 from __future__ import annotations
 
@@ -149,10 +152,12 @@ def format_places_log(store: Store, runs: Sequence[PlacedRun], *, colour: bool) 
 
 def _subject(repo: pygit2.Repository, commit: str) -> str:
     try:
-        message = repo[commit].message
+        found = repo[commit]
     except (KeyError, ValueError):
         return ""
-    return str(message).split("\n", 1)[0][:60]
+    if not isinstance(found, pygit2.Commit):
+        return ""
+    return str(found.message).split("\n", 1)[0][:60]
 
 
 def show_placed(store: Store, run_id: str, *, as_json: bool, colour: bool) -> str:
