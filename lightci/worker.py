@@ -99,21 +99,23 @@ def serve_queue(git_dir: Path, poll: float) -> None:
 
 def drain(store: Store) -> int:
     from lightci.runner import execute, record_queued
+    from lightci.sync import local_origin
 
+    origin = local_origin(store.repo)
     count = 0
     while True:
         entries = queue.read_entries(store.state_dir)
         if not entries:
             return count
         for entry in entries:
-            record_queued(store, entry)
+            record_queued(store, entry, origin=origin)
         entry = entries[0]
         active = store.state_dir / "active" / str(entry.number)
         active.parent.mkdir(parents=True, exist_ok=True)
         active.write_text(f"{os.getpid()}\n")
         logger.info("run %d started: %s at %s", entry.number, entry.ref, entry.new[:12])
         try:
-            run = execute(store, entry)
+            run = execute(store, entry, origin=origin)
             logger.info("run %d finished: %s", entry.number, run.status)
         except Exception as exc:
             logger.exception("run %d crashed the worker", entry.number)

@@ -83,7 +83,8 @@ def test_tree_note_names_commit(repo: Path) -> None:
 
     tree = git(repo, "rev-parse", "HEAD^{tree}").stdout.strip()
     note = git(repo, "notes", "--ref=lightci-trees", "show", tree).stdout
-    assert note.startswith("run 1 passed (manual ")
+    clone_id = git(repo, "config", "lightci.id").stdout.strip()
+    assert note.startswith(f"run 1 @{clone_id} passed (manual ")
     assert note.rstrip().endswith(f" commit {built}")
 
 

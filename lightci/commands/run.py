@@ -42,6 +42,11 @@ def run_foreground(
 ) -> RunRecord:
     """Run the pipeline of ``rev`` now, streaming output; Ctrl-C cancels it."""
     from lightci.runner import cancel_flag, execute
+    from lightci.sync import local_origin
+
+    # A run recorded in a clone carries the clone's id, so that its note
+    # line and its ref never collide with the server's run of that number.
+    origin = local_origin(store.repo)
 
     commit, ref = resolve_target(store, rev)
     if store.read_pipeline(commit) is None:
@@ -60,7 +65,7 @@ def run_foreground(
     def target() -> None:
         try:
             echo = sys.stdout.buffer if stream else None
-            result.append(execute(store, entry, echo=echo))
+            result.append(execute(store, entry, echo=echo, origin=origin))
         except BaseException as exc:  # re-raised in the calling thread
             failure.append(exc)
 
