@@ -141,9 +141,10 @@ def mask_patterns(values: Iterable[str]) -> list[bytes]:
 class SecretMask:
     """A log sink that replaces secret values with ``***`` before passing data on.
 
-    A value split across two writes is still caught: the last
-    ``len(longest pattern) - 1`` bytes wait for the next write, and
-    ``close`` flushes them.
+    A value split across writes is still caught: an end of the data that
+    could be the start of a value waits for the next write, and ``close``
+    flushes it. Everything else passes on at once, so a live log lags by
+    no more than such a partial value.
 
     NOTE: `base64` wraps its output at 76 columns, so the base64 form of a
     value longer than 56 bytes reaches the log in pieces that are not masked.
@@ -153,6 +154,9 @@ class SecretMask:
         self.sink = sink
         patterns = mask_patterns(values)
         self.longest = max((len(item) for item in patterns), default=0)
+        self.prefixes = {
+            item[:length] for item in patterns for length in range(1, len(item))
+        }
         self.pattern = (
             re.compile(b"|".join(re.escape(item) for item in patterns))
             if patterns
@@ -160,25 +164,30 @@ class SecretMask:
         )
         self.pending = b""
 
+    def _hold_start(self, buffer: bytes, position: int) -> int:
+        """Return where the tail that could still grow into a value begins."""
+        for start in range(max(position, len(buffer) - self.longest + 1), len(buffer)):
+            if buffer[start:] in self.prefixes:
+                return start
+        return len(buffer)
+
     def write(self, data: bytes) -> None:
         if self.pattern is None:
             self.sink.write(data)
             return
         buffer = self.pending + data
-        # A match may start only where all of its longest form is visible.
-        cut = len(buffer) - self.longest + 1
         pieces: list[bytes] = []
         position = 0
         for match in self.pattern.finditer(buffer):
-            if match.start() >= cut:
+            # A match inside the held tail may be the start of a longer form.
+            if match.start() >= self._hold_start(buffer, position):
                 break
             pieces.append(buffer[position : match.start()])
             pieces.append(MASK)
             position = match.end()
-        if cut > position:
-            pieces.append(buffer[position:cut])
-            position = cut
-        self.pending = buffer[position:]
+        hold = self._hold_start(buffer, position)
+        pieces.append(buffer[position:hold])
+        self.pending = buffer[hold:]
         out = b"".join(pieces)
         if out:
             self.sink.write(out)

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import LIGHTCI, Server, lightci
@@ -144,3 +145,57 @@ def test_readable_secrets_file_fails_run(server: Server) -> None:
     listed = server.lightci("secrets", "list", check=False)
     assert listed.returncode == 1
     assert "chmod 600" in listed.stderr
+
+
+def test_live_log_is_masked(server: Server, tmp_path: Path) -> None:
+    lightci(server.git_dir, "secrets", "set", "TOKEN", input=SECRET)
+    printed = tmp_path / "printed"
+    release = tmp_path / "release"
+    server.commit(
+        {
+            ".lightci.yml": f"""\
+                jobs:
+                  leak:
+                    secrets: [TOKEN]
+                    steps:
+                      - run: |
+                          echo "token is $TOKEN"
+                          touch {printed}
+                          while [ ! -e {release} ]; do sleep 0.1; done
+                """
+        }
+    )
+    server.push()
+    deadline = time.monotonic() + 60
+    while not printed.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    live = (server.git_dir / "lightci" / "live" / "1" / "leak.log").read_bytes()
+    release.touch()
+    server.wait_idle()
+
+    assert b"token is ***" in live
+    assert SECRET.encode() not in live
+
+
+def test_foreground_run_echo_is_masked(server: Server) -> None:
+    lightci(server.clone, "secrets", "set", "TOKEN", input=SECRET)
+    server.commit(
+        {
+            ".lightci.yml": """\
+                jobs:
+                  show:
+                    secrets: [TOKEN]
+                    steps: ['echo "token is $TOKEN"; echo "$TOKEN" | base64']
+                """
+        }
+    )
+
+    result = lightci(server.clone, "run")
+
+    assert "[show] token is ***" in result.stdout
+    for form in secret_forms(SECRET):
+        assert form.decode() not in result.stdout
+        assert form.decode() not in result.stderr
+    assert not (server.clone / "lightci-secrets").exists()
+    assert (server.clone / ".git" / "lightci-secrets").exists()
