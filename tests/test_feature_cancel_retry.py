@@ -308,3 +308,33 @@ def test_concurrency_queued_run_is_replaced(server: Server, tmp_path: Path) -> N
     assert show_json(server, 3)["status"] == "passed"
     assert not Path(f"{marker}.1").exists()
     assert Path(f"{marker}.3").exists()
+
+
+def test_job_group_runs_one_job_at_a_time(server: Server, tmp_path: Path) -> None:
+    git(server.git_dir, "config", "lightci.maxParallel", "4")
+    trace = tmp_path / "trace"
+    server.commit(
+        {
+            ".lightci.yml": f"""\
+                jobs:
+                  deploy:
+                    matrix:
+                      target: [one, two, three]
+                    concurrency: deploy-slot
+                    steps:
+                      - run: |
+                          echo "start ${{{{ matrix.target }}}}" >> {trace}
+                          sleep 0.5
+                          echo "end ${{{{ matrix.target }}}}" >> {trace}
+                """
+        }
+    )
+    server.push()
+    server.wait_idle()
+
+    assert show_json(server, 1)["status"] == "passed"
+    lines = trace.read_text().splitlines()
+    assert len(lines) == 6
+    for index in range(0, 6, 2):
+        assert lines[index].startswith("start ")
+        assert lines[index + 1] == lines[index].replace("start", "end")

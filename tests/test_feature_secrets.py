@@ -11,6 +11,8 @@ from pathlib import Path
 
 from conftest import LIGHTCI, Server, lightci
 
+from lightci.secrets import SecretMask
+
 SECRET = "s3cr3t-Value_for-CI"
 
 
@@ -199,3 +201,23 @@ def test_foreground_run_echo_is_masked(server: Server) -> None:
         assert form.decode() not in result.stderr
     assert not (server.clone / "lightci-secrets").exists()
     assert (server.clone / ".git" / "lightci-secrets").exists()
+
+
+def test_mask_catches_value_split_across_writes() -> None:
+    written: list[bytes] = []
+
+    class Sink:
+        def write(self, data: bytes) -> None:
+            written.append(data)
+
+    mask = SecretMask(Sink(), [SECRET])
+    encoded = base64.b64encode(SECRET.encode() + b"\n").decode()
+    text = f"a {SECRET} b {encoded} c\n"
+    for byte in text.encode():
+        mask.write(bytes([byte]))
+    before_close = b"".join(written)
+    mask.close()
+
+    output = b"".join(written)
+    assert output == b"a *** b *** c\n"
+    assert before_close == output
