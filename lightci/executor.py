@@ -9,6 +9,7 @@ runners on other machines implements the same ``Executor`` protocol.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from lightci.logs import LogSink
 from lightci.records import (
@@ -271,21 +272,15 @@ class LocalExecutor:
         return (PASSED if exit_code == 0 else FAILED), exit_code
 
 
-def _pump(stream: object, log: LogSink) -> None:
-    fd = stream.fileno()  # type: ignore[attr-defined]
-    try:
+def _pump(stream: BinaryIO, log: LogSink) -> None:
+    """Copy a step's output to its log until the pipe closes."""
+    fd = stream.fileno()
+    with contextlib.suppress(OSError), stream:
         while True:
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
             log.write(chunk)
-    except OSError:
-        pass
-    finally:
-        try:
-            stream.close()  # type: ignore[attr-defined]
-        except OSError:
-            pass
 
 
 def group_members(group: int) -> list[int]:
