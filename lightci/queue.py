@@ -1,8 +1,8 @@
 """The run queue: one small text file per queued run under ``lightci/queue/``.
 
 The post-receive hook writes entries from the shell, so the format is plain
-``key value`` lines closed by a line holding a single ``.``; a file without
-that last line is still being written and is left for later.
+``key value`` lines closed by a line that contains a single ``.``. A file
+without that last line is still being written and is left for later.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The record store: runs, notes and artifacts as git objects, through pygit2.
 
-Every ref update is a compare-and-swap: the new commit is built on the tip
+Every ref update is a compare-and-swap. The new commit is built on the tip
 that was read, and the update fails if another writer moved the ref in
-between, in which case the change is rebuilt on the new tip and tried again.
-So two workers, or a worker and a hook, never lose each other's writes.
+between. The change is then rebuilt on the new tip and tried again, so two
+workers, or a worker and a hook, never lose each other's writes.
 """
 
 from __future__ import annotations

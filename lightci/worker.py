@@ -1,6 +1,6 @@
 """The worker: drains a repository's run queue, one worker per repository.
 
-The hook starts a worker after each push; a second worker that finds the
+The hook starts a worker after each push. A second worker that finds the
 lock taken exits at once, because the first one picks up its entries. A
 worker that released the lock looks at the queue once more before it
 exits, so an entry queued in that moment is not stranded.
@@ -72,7 +72,7 @@ def work(git_dir: Path) -> int:
     while True:
         with worker_lock(store.state_dir) as locked:
             if not locked:
-                logger.info("another worker holds the lock; exiting")
+                logger.info("worker lock is taken by another worker; exiting")
                 return count
             logger.info("worker started for %s", store.git_dir)
             recover(store)

@@ -20,7 +20,7 @@ import bottle
 import pygit2
 
 from lightci.records import STATUSES, short_ref
-from lightci.viewer import downloads, githttp, pages, queries
+from lightci.viewer import downloads, githttp, pages, queries, refs
 from lightci.viewer.ansi import AnsiRenderer
 from lightci.viewer.badge import render_badge
 from lightci.viewer.formatting import (
@@ -351,7 +351,7 @@ class Viewer:
         def artifacts() -> list[dict[str, Any]]:
             return [
                 pages.artifact_json(item, name, urls)
-                for item in store.list_artifacts(number)
+                for item in refs.list_artifacts(store.repo, store.git_dir, number)
             ]
 
         bottle.response.content_type = "text/event-stream"
@@ -368,7 +368,11 @@ class Viewer:
         # The name is only compared with the recorded artifacts, never used
         # as a file path, so no request can reach outside them.
         record = next(
-            (item for item in store.list_artifacts(number) if item.name == artifact),
+            (
+                item
+                for item in refs.list_artifacts(store.repo, store.git_dir, number)
+                if item.name == artifact
+            ),
             None,
         )
         if record is None:

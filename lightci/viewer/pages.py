@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 
 from lightci.records import STATUSES, JobRecord, RunRecord, short_ref
 from lightci.store import Store
-from lightci.viewer import queries
+from lightci.viewer import queries, refs
 from lightci.viewer.ansi import strip_ansi
 from lightci.viewer.formatting import subject
 from lightci.viewer.live import run_or_queued
@@ -128,7 +128,7 @@ def index_page(registry: Registry, urls: Urls) -> Page:
     summaries = []
     for repository in registry.repositories():
         store = registry.store(repository)
-        numbers = store.run_numbers()
+        numbers = refs.run_numbers(store.git_dir)
         latest = queries.run_summary(store, numbers[0]) if numbers else None
         summaries.append(RepositorySummary(repository, latest, len(numbers)))
     data = {
@@ -267,7 +267,7 @@ def run_page(
 ) -> Page:
     store = registry.store(repository)
     run = require_run(registry, repository, number)
-    artifacts = store.list_artifacts(number)
+    artifacts = refs.list_artifacts(store.repo, store.git_dir, number)
     info = queries.commit_info(store, run.commit)
     name = repository.name
     data = run.to_dict()

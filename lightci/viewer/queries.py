@@ -18,6 +18,7 @@ import pygit2
 
 from lightci.records import RunRecord, short_ref
 from lightci.store import RUNS_PREFIX, Store
+from lightci.viewer import refs
 
 PAGE_SIZE = 50
 
@@ -90,7 +91,7 @@ def history_page(
     store: Store, page: int, *, branch: str | None = None, status: str | None = None
 ) -> HistoryPage:
     """Return one page of runs, newest first, optionally filtered."""
-    numbers = store.run_numbers()
+    numbers = refs.run_numbers(store.git_dir)
     start = (page - 1) * PAGE_SIZE
     if not branch and not status:
         chosen = numbers[start : start + PAGE_SIZE]
@@ -174,7 +175,9 @@ def repository_refs(store: Store) -> RepositoryRefs:
         result.default_branch = short_ref(head) if isinstance(head, str) else None
     except KeyError:
         result.default_branch = None
-    for name in repo.listall_references():
+    names = refs.ref_names(store.git_dir, "refs/heads/")
+    names += refs.ref_names(store.git_dir, "refs/tags/")
+    for name in names:
         if name.startswith("refs/heads/"):
             kind = "branch"
         elif name.startswith("refs/tags/"):
@@ -210,7 +213,7 @@ def _fill_from_recent_runs(store: Store, refs: list[RefStatus]) -> None:
     missing = {item.ref: item for item in refs if item.run is None}
     if not missing:
         return
-    for number in store.run_numbers()[:REF_SCAN_LIMIT]:
+    for number in refs.run_numbers(store.git_dir)[:REF_SCAN_LIMIT]:
         run = run_summary(store, number)
         if run is None or run.ref not in missing:
             continue
