@@ -2,7 +2,7 @@
 
 Jobs whose needs have all finished are handed to the executor, up to
 ``max_parallel`` at a time. A job whose need failed is skipped with the
-reason, unless its condition asks to run anyway. Each state change of the
+reason, unless its ``if:`` condition calls for it to run anyway. Each state change of the
 run, a job or a step is written to the store as a new commit on the run's
 ref, so readers see the run advance.
 """
@@ -49,7 +49,7 @@ _OK_FOR_NEEDS = (PASSED,)
 
 
 def step_environment(context: RunContext, git_dir: Path) -> dict[str, str]:
-    """Return the variables every step of a run sees besides its own ``env``."""
+    """Return the variables every step of a run gets besides its own ``env``."""
     from lightci.process import clean_environ
 
     env = clean_environ(keep_transport=False)

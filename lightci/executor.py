@@ -263,8 +263,9 @@ class LocalExecutor:
             if deadline is not None:
                 wait_for = min(wait_for, max(deadline - time.monotonic(), 0.0))
             exited.wait(wait_for)
-        # A background process that still holds the pipe must not hold up the
-        # job: give the reader a moment, then go on; the job's end stops it.
+        # A background process that keeps the pipe open must not hold up the
+        # job, so the reader gets a moment and the job goes on. The job's end
+        # stops that process.
         reader.join(OUTPUT_DRAIN_SECONDS)
         exit_code = process.returncode
         if outcome is not None:
@@ -304,8 +305,8 @@ def group_members(group: int) -> list[int]:
 def stop_process_group(group: int, *, grace: float) -> None:
     """Send SIGTERM to a process group, then SIGKILL to what is left after ``grace``.
 
-    NOTE: a process that moved to a session or group of its own (setsid,
-    double fork into a new group) is out of reach of this; only a cgroup
+    NOTE: a process that moved to a session or group of its own (setsid, or
+    a double fork into a new group) is out of reach of this. Only a cgroup
     would catch it.
     """
     try:

@@ -89,7 +89,7 @@ def git(
     """Run git on the repository at ``git_dir`` (an absolute path).
 
     The hook's GIT_* variables are dropped first, so the command acts on
-    ``git_dir`` whatever the caller's environment says.
+    ``git_dir`` whatever the caller's environment sets.
     """
     command = ["git", f"--git-dir={git_dir}"]
     if work_tree is not None:

@@ -1,8 +1,8 @@
 """``lightci hook post-receive``: queue runs for a push (the hook's slow path).
 
-The shell hook handles pushes whose pipelines it has seen before and that
-have no trigger filters; everything else lands here: the first push of a
-pipeline, pipelines with ``on:`` filters, and invalid pipelines.
+The shell hook handles pushes of pipelines it has seen before that have no
+trigger filters. Everything else comes here: the first push of a pipeline,
+pipelines with ``on:`` filters or concurrency groups, and invalid ones.
 """
 
 from __future__ import annotations
