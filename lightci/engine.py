@@ -2,9 +2,9 @@
 
 Jobs whose needs have all finished are handed to the executor, up to
 ``max_parallel`` at a time. A job whose need failed is skipped with the
-reason, unless its ``if:`` condition calls for it to run anyway. Each state change of the
-run, a job or a step is written to the store as a new commit on the run's
-ref, so readers see the run advance.
+reason, unless its ``if:`` condition calls for it to run anyway. Each state
+change of the run, a job or a step is written to the store as a new commit
+on the run's ref, so readers see the run advance.
 """
 
 from __future__ import annotations
