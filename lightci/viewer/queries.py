@@ -208,9 +208,9 @@ def repository_refs(store: Store) -> RepositoryRefs:
     return result
 
 
-def _fill_from_recent_runs(store: Store, refs: list[RefStatus]) -> None:
+def _fill_from_recent_runs(store: Store, items: list[RefStatus]) -> None:
     """Give refs whose tip has no note the newest recent run of the same ref."""
-    missing = {item.ref: item for item in refs if item.run is None}
+    missing = {item.ref: item for item in items if item.run is None}
     if not missing:
         return
     for number in refs.run_numbers(store.git_dir)[:REF_SCAN_LIMIT]:
