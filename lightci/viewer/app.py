@@ -48,7 +48,7 @@ _STATUS_ICONS = {
     "passed": "✓",
     "failed": "✗",
     "error": "!",
-    "timed-out": "⏱",
+    "timed-out": "⊗",
     "running": "●",
     "queued": "○",
     "cancelled": "⊘",

@@ -8,7 +8,7 @@
   "use strict";
 
   var ICONS = {
-    passed: "✓", failed: "✗", error: "!", "timed-out": "⏱",
+    passed: "✓", failed: "✗", error: "!", "timed-out": "⊗",
     running: "●", queued: "○", cancelled: "⊘", skipped: "⤼"
   };
 

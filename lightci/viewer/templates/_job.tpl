@@ -35,8 +35,10 @@
         <code class="step-command">{{step.command}}</code>
         % end
       </span>
-      <span class="step-exit" data-live="step-exit">{{'' if step.exit_code is None else 'exit %d' % step.exit_code}}</span>
-      <span class="step-duration" data-live="step-duration">{{duration(step.duration)}}</span>
+      <span class="step-meta">
+        <span class="step-exit" data-live="step-exit">{{'' if step.exit_code is None else 'exit %d' % step.exit_code}}</span>
+        <span class="step-duration" data-live="step-duration">{{duration(step.duration)}}</span>
+      </span>
     </li>
   % end
   </ol>

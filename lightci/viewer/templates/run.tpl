@@ -50,6 +50,7 @@
 % end
 </section>
 
+% if artifacts or not run.is_finished:
 <section class="artifacts">
   <h2 class="section-title">Artifacts</h2>
   <ul class="artifact-list" data-live="artifacts">
@@ -71,3 +72,4 @@
   % end
   </ul>
 </section>
+% end
