@@ -777,3 +777,20 @@ def test_branch_quoting_in_links(demo: Demo) -> None:
 
     assert 'href="/demo/runs?branch=release/1.x"' in text
     assert 'href="/demo/runs?branch=feature/%3Cb%3E"' in text
+
+
+def test_event_streams_are_capped(demo: Demo) -> None:
+    app = create_app(Registry([demo.git_dir]), max_streams=1)
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    environ.update(PATH_INFO="/demo/runs/58/events")
+    first = app(environ, lambda status, headers, exc_info=None: None)
+    next(iter(first))
+
+    refused = call(app, "/demo/runs/58/events")
+    getattr(first, "close", lambda: None)()
+    accepted = call(app, "/demo/runs/56/events")
+
+    assert refused.status == 503
+    assert refused.headers["retry-after"] == "5"
+    assert accepted.status == 200

@@ -3,7 +3,8 @@
 waitress sends each chunk a streamed response yields as soon as it is
 written (its ``send_bytes`` threshold is 1 byte), which server-sent events
 need. Each open event stream holds one server thread until the run ends,
-or for at most a few minutes before the page reconnects.
+or for at most a few minutes before the page reconnects, so streams are
+capped at two fewer than the threads.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def serve(
     registry = Registry(targets, root)
     if not registry.repositories() and root is None:
         raise LightciError("no repository to serve; pass a path or --root FOLDER")
-    application = create_app(registry)
+    # Event streams may take all threads but two, which stay free for pages.
+    application = create_app(registry, max_streams=max(1, threads - 2))
     try:
         server = waitress.create_server(
             application,

@@ -103,9 +103,13 @@ TEMPLATE_HELPERS: dict[str, Any] = {
 class Viewer:
     """The WSGI application; ``stopping`` ends open event streams on shutdown."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, max_streams: int = 100) -> None:
         self.registry = registry
         self.stopping = threading.Event()
+        # Each event stream holds a server thread, so their number is capped
+        # below the thread count to keep threads free for pages.
+        self.max_streams = max_streams
+        self._streams = threading.BoundedSemaphore(max_streams)
         self.web = bottle.Bottle(catchall=True)
         self.web.config["json.enable"] = False
         self.web.install(self._guard)
@@ -354,13 +358,33 @@ class Viewer:
                 for item in refs.list_artifacts(store.repo, store.git_dir, number)
             ]
 
+        if not self._streams.acquire(blocking=False):
+            logger.warning(
+                "event stream of run %d in %s rejected: all %d streams are open",
+                number,
+                name,
+                self.max_streams,
+            )
+            raise bottle.HTTPError(
+                503,
+                "too many live pages are open; the page retries in a few seconds",
+                Retry_After="5",
+            )
         bottle.response.content_type = "text/event-stream"
         bottle.response.set_header("Cache-Control", "no-cache")
         bottle.response.set_header("X-Accel-Buffering", "no")
         stream = run_events(
             store, number, offsets, stopping=self.stopping, artifacts=artifacts
         )
-        return _logged(stream, f"event stream of run {number} in {name}")
+        return self._release_after(
+            _logged(stream, f"event stream of run {number} in {name}")
+        )
+
+    def _release_after(self, stream: Iterator[bytes]) -> Iterator[bytes]:
+        try:
+            yield from stream
+        finally:
+            self._streams.release()
 
     def artifact(self, name: str, number: int, artifact: str) -> Any:
         repository = self._repository(name)
@@ -469,5 +493,5 @@ def _logged(body: Iterator[bytes], what: str) -> Iterator[bytes]:
         raise
 
 
-def create_app(registry: Registry) -> Viewer:
-    return Viewer(registry)
+def create_app(registry: Registry, *, max_streams: int = 100) -> Viewer:
+    return Viewer(registry, max_streams=max_streams)
