@@ -106,7 +106,7 @@ class Viewer:
     def __init__(self, registry: Registry, *, max_streams: int = 100) -> None:
         self.registry = registry
         self.stopping = threading.Event()
-        # Each event stream holds a server thread, so their number is capped
+        # Each event stream occupies a server thread, so their number is capped
         # below the thread count to keep threads free for pages.
         self.max_streams = max_streams
         self._streams = threading.BoundedSemaphore(max_streams)
@@ -401,6 +401,7 @@ class Viewer:
         )
         if record is None:
             raise pages.NotFound(f"artifact {artifact!r} not found in run {number}")
+
         item = store.artifact_object(record)
         base = record.name.rsplit("/", 1)[-1] or "artifact"
         if isinstance(item, pygit2.Blob):
@@ -409,21 +410,10 @@ class Viewer:
             body: Iterator[bytes] = downloads.stream_blob(item)
             filename = base
         elif isinstance(item, pygit2.Tree):
-            kind = bottle.request.query.getunicode("format") or "tar.gz"
-            if kind not in downloads.ARCHIVE_FORMATS:
-                raise pages.BadRequest(
-                    f"format={kind!r} is not an archive format; use "
-                    + " or ".join(downloads.ARCHIVE_FORMATS)
-                )
-            if kind == "zip":
-                bottle.response.content_type = "application/zip"
-                body = downloads.stream_zip(store.repo, item, base)
-            else:
-                bottle.response.content_type = "application/gzip"
-                body = downloads.stream_tar_gz(store.repo, item, base)
-            filename = f"{base}.{kind}"
+            body, filename = _archive(store.repo, item, base)
         else:
             raise pages.NotFound(f"artifact {artifact!r} has no file or folder")
+
         bottle.response.set_header("Content-Disposition", _attachment(filename))
         bottle.response.set_header("X-Content-Type-Options", "nosniff")
         return _logged(
@@ -454,6 +444,23 @@ _REASONS = {
     405: "Method not allowed",
     500: "Server error",
 }
+
+
+def _archive(
+    repo: pygit2.Repository, tree: pygit2.Tree, base: str
+) -> tuple[Iterator[bytes], str]:
+    """Start an archive of a folder artifact in the requested format."""
+    kind = bottle.request.query.getunicode("format") or "tar.gz"
+    if kind not in downloads.ARCHIVE_FORMATS:
+        raise pages.BadRequest(
+            f"format={kind!r} is not an archive format; use "
+            + " or ".join(downloads.ARCHIVE_FORMATS)
+        )
+    if kind == "zip":
+        bottle.response.content_type = "application/zip"
+        return downloads.stream_zip(repo, tree, base), f"{base}.zip"
+    bottle.response.content_type = "application/gzip"
+    return downloads.stream_tar_gz(repo, tree, base), f"{base}.tar.gz"
 
 
 def _origin() -> str:

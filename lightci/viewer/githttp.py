@@ -2,7 +2,7 @@
 
 ``git clone http://host:port/<name>.git`` and ``git fetch`` work, with every
 ref, lightci's runs, artifacts and notes included. Pushes (receive-pack)
-are rejected with 403 before dulwich sees them, and dulwich is given no
+are rejected with 403 before they reach dulwich, and dulwich is given no
 receive-pack handler either.
 """
 
@@ -47,7 +47,7 @@ def is_push(environ: dict[str, Any]) -> bool:
 def serve_git(
     git_dir: Path, environ: dict[str, Any], start_response: StartResponse
 ) -> Iterable[bytes]:
-    """Answer one git smart HTTP request; PATH_INFO starts after ``<name>.git``."""
+    """Serve one git smart HTTP request; PATH_INFO starts after ``<name>.git``."""
     if is_push(environ):
         start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"this lightci viewer is read-only: pushing over HTTP is not allowed\n"]

@@ -2,7 +2,7 @@
 
 The stream polls the store (about twice a second), because the worker is
 another process and the store is files. Each ``status`` event carries the
-run's and its jobs' statuses; each ``log`` event carries a job's new
+run's and its jobs' statuses. Each ``log`` event carries a job's new
 complete lines, already rendered to HTML, and the byte offset reached. The
 stream ends with an ``end`` event once the run is finished, or with
 ``reconnect`` after a while so that no stream holds a server thread for

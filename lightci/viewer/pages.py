@@ -22,11 +22,11 @@ MAX_RENDERED_LOG = 2 * 1024 * 1024
 
 
 class NotFound(Exception):
-    """A page asks for something that does not exist; the message says what."""
+    """A request for something that does not exist; the message names it."""
 
 
 class BadRequest(Exception):
-    """A query parameter has an invalid value; the message says which."""
+    """A query parameter with an invalid value; the message names it."""
 
 
 @dataclass

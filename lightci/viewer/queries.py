@@ -1,9 +1,9 @@
 """Read what the viewer's pages show from a Store, reading no more than needed.
 
 A history page reads the run refs and the ``run.json`` of the runs it shows.
-Filters read runs newest first until the page is full; summaries are cached
-by the id of the run's commit, which changes with every state change, so a
-cached summary is never stale.
+Filters read runs newest first until the page is full. Summaries are cached
+by the id of the run's commit, and that id changes with every state change,
+so a cached summary is never stale.
 """
 
 from __future__ import annotations
