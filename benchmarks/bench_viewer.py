@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/bench_viewer.py [--runs 10000] [--requests 2000]
 
 The script builds a bare repository with RUNS runs written through the
-Store API (two jobs each, a note per run, an artifact every tenth run),
-starts ``lightci serve`` on it in a subprocess, and measures the run page,
-the history page and, for comparison, a static file of the same size as
-the run page served by the same server. Each is measured with 1 and with 4
+Store API: two jobs each, a note per run and an artifact every tenth run.
+It starts ``lightci serve`` on it in a subprocess. Then it measures the run
+page, the history page and, for comparison, a static file of the same size
+as the run page served by the same server. Each is measured with 1 and with 4
 client threads, each thread on its own keep-alive connection from
 http.client. It prints latency percentiles and requests per second.
 """
