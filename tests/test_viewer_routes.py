@@ -794,3 +794,20 @@ def test_event_streams_are_capped(demo: Demo) -> None:
     assert refused.status == 503
     assert refused.headers["retry-after"] == "5"
     assert accepted.status == 200
+
+
+def test_long_log_shows_its_tail(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "MAX_RENDERED_LOG", 64)
+    log = b"".join(b"line %03d of the log\n" % i for i in range(100))
+    live = demo.store.live_log_path(58, "build")
+    live.parent.mkdir(parents=True, exist_ok=True)
+    live.write_bytes(log)
+
+    run_page = call(demo.app, "/demo/runs/58").text
+    job_page = call(demo.app, "/demo/runs/58/jobs/build").text
+
+    for text in (run_page, job_page):
+        assert "line 099 of the log" in text
+        assert "line 000 of the log" not in text
+        assert f'data-offset="{len(log)}"' in text
+    assert "the first 1.9 KiB are left out" in run_page

@@ -277,9 +277,8 @@ def run_page(
     data["artifacts"] = [artifact_json(item, name, urls) for item in artifacts]
     logs = {}
     for job in run.jobs:
-        if not job_log_shown(job):
-            continue
-        logs[job.slug] = store.read_log(number, job.slug) or b""
+        if job_log_shown(job):
+            logs[job.slug] = log_tail(store.read_log(number, job.slug) or b"")
     context = {
         "repository": repository,
         "run": run,
@@ -317,6 +316,17 @@ def find_job(run: RunRecord, slug: str) -> JobRecord:
     raise NotFound(f"job {slug!r} not found in run {run.number}")
 
 
+def log_tail(log: bytes) -> tuple[bytes, int]:
+    """Return the whole lines in a log's last MAX_RENDERED_LOG bytes.
+
+    The second value is the number of bytes left out before them.
+    """
+    if len(log) <= MAX_RENDERED_LOG:
+        return log, 0
+    cut = log.find(b"\n", len(log) - MAX_RENDERED_LOG) + 1
+    return log[cut:], cut
+
+
 def job_page(
     registry: Registry, repository: Repository, urls: Urls, number: int, slug: str
 ) -> Page:
@@ -324,11 +334,7 @@ def job_page(
     run = require_run(registry, repository, number)
     job = find_job(run, slug)
     log = store.read_log(number, slug) or b""
-    shown = log
-    skipped = 0
-    if len(log) > MAX_RENDERED_LOG:
-        cut = log.find(b"\n", len(log) - MAX_RENDERED_LOG) + 1
-        shown, skipped = log[cut:], cut
+    shown, skipped = log_tail(log)
     name = repository.name
     data = _job_json(job, run, name, urls)
     data["run"] = run_summary_json(run, name, urls)

@@ -44,10 +44,11 @@
   </ol>
   % end
   % if log is not None:
-  % html, offset = render_log(log, finished=job.status not in ('queued', 'running'))
+  % tail, skipped = log
+  % html, offset = render_log(tail, finished=job.status not in ('queued', 'running'))
   <details class="log-box" open>
-    <summary>Log <a class="raw-link" href="{{urls.raw_log(name, run.number, job.slug)}}">raw</a></summary>
-    <pre class="log" data-job="{{job.slug}}" data-offset="{{offset}}">{{!html}}</pre>
+    <summary>Log <a class="raw-link" href="{{urls.raw_log(name, run.number, job.slug)}}">raw</a>{{(' · the first %s are left out' % size(skipped)) if skipped else ''}}</summary>
+    <pre class="log" data-job="{{job.slug}}" data-offset="{{offset + skipped}}">{{!html}}</pre>
   </details>
   % elif link_title:
   <p class="log-link"><a href="{{urls.job(name, run.number, job.slug)}}">Show the log →</a></p>
