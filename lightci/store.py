@@ -117,14 +117,9 @@ class Store:
 
     def run_numbers(self) -> list[int]:
         """Return the numbers of all recorded runs, newest first."""
-        numbers = []
-        for name in self.repo.listall_references():
-            if name.startswith(RUNS_PREFIX):
-                tail = name[len(RUNS_PREFIX) :]
-                if tail.isdigit():
-                    numbers.append(int(tail))
-        numbers.sort(reverse=True)
-        return numbers
+        from lightci import refs
+
+        return list(refs.run_numbers(self.git_dir))
 
     def _run_commit(self, number: int) -> pygit2.Commit | None:
         try:
@@ -402,11 +397,7 @@ class Store:
 
     def list_artifacts_under(self, prefix: str) -> list[ArtifactRecord]:
         """List the artifacts whose tag refs start with ``prefix``."""
-        return [
-            self._artifact_from_ref(name)
-            for name in sorted(self.repo.listall_references())
-            if name.startswith(prefix)
-        ]
+        return [self._artifact_from_ref(name) for name in self._ref_names(prefix)]
 
     # -- artifacts ---------------------------------------------------------
 
@@ -468,12 +459,21 @@ class Store:
 
     def list_artifacts(self, run: int) -> list[ArtifactRecord]:
         prefix = f"{ARTIFACTS_PREFIX}{run}/"
-        records = []
-        for ref_name in sorted(self.repo.listall_references()):
-            if not ref_name.startswith(prefix):
-                continue
-            records.append(self._artifact_from_ref(ref_name))
-        return records
+        return [self._artifact_from_ref(name) for name in self._ref_names(prefix)]
+
+    def _ref_names(self, prefix: str) -> list[str]:
+        """Return the sorted ref names that start with ``prefix``.
+
+        A prefix ending in ``/`` is listed from the files under it and
+        packed-refs, without reading every ref of the repository.
+        """
+        if prefix.endswith("/"):
+            from lightci import refs
+
+            return refs.ref_names(self.git_dir, prefix)
+        return sorted(
+            name for name in self.repo.listall_references() if name.startswith(prefix)
+        )
 
     def _artifact_from_ref(self, ref_name: str) -> ArtifactRecord:
         tag = self.repo.references[ref_name].peel(pygit2.Tag)
@@ -488,9 +488,7 @@ class Store:
         return self.repo[record.object_id]
 
     def iter_artifact_refs(self) -> Iterator[str]:
-        for name in self.repo.listall_references():
-            if name.startswith(ARTIFACTS_PREFIX):
-                yield name
+        yield from self._ref_names(ARTIFACTS_PREFIX)
 
     # -- pipelines ---------------------------------------------------------
 

@@ -19,8 +19,9 @@ from typing import Any
 import bottle
 import pygit2
 
+from lightci import refs
 from lightci.records import STATUSES, short_ref
-from lightci.viewer import downloads, githttp, pages, queries, refs
+from lightci.viewer import downloads, githttp, pages, queries
 from lightci.viewer.ansi import AnsiRenderer
 from lightci.viewer.badge import render_badge
 from lightci.viewer.formatting import (

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from lightci import refs
 from lightci.records import STATUSES, JobRecord, RunRecord, short_ref
 from lightci.store import Store
-from lightci.viewer import queries, refs
+from lightci.viewer import queries
 from lightci.viewer.ansi import strip_ansi
 from lightci.viewer.formatting import subject
 from lightci.viewer.live import run_or_queued

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pygit2
 
+from lightci import refs
 from lightci.records import RunRecord, short_ref
 from lightci.store import RUNS_PREFIX, Store
-from lightci.viewer import refs
 
 PAGE_SIZE = 50
 

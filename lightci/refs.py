@@ -20,11 +20,12 @@ import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pygit2
+from lightci.records import ARTIFACTS_PREFIX, RUNS_PREFIX, ArtifactRecord
 
-from lightci.records import ArtifactRecord
-from lightci.store import ARTIFACTS_PREFIX, RUNS_PREFIX
+if TYPE_CHECKING:
+    import pygit2
 
 # A folder changed this recently is listed again even if its modification
 # time looks unchanged, because two changes within one clock tick of the
@@ -142,6 +143,8 @@ def list_artifacts(
     The message is a title line, a blank line and the JSON metadata, as the
     store writes it.
     """
+    import pygit2
+
     records = []
     for name in ref_names(git_dir, f"{ARTIFACTS_PREFIX}{run}/"):
         reference = repo.references.get(name)
