@@ -1,9 +1,9 @@
 """A light read-only view of lightci's records through git's plumbing.
 
 ``lightci log`` is a quick command: it reads about twenty small blobs. pygit2
-costs about 40 ms to import, far more than that work, so this path reads
-the same records through one ``git for-each-ref`` and one long-lived ``git
-cat-file --batch`` process instead. Everything that writes uses the store.
+costs about 40 ms to import, far more than that work, so this path lists
+the run refs from their files and reads the records through one long-lived
+``git cat-file --batch`` process. Everything that writes uses the store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from types import TracebackType
 
 from lightci.errors import LightciError
 from lightci.process import clean_environ
-from lightci.records import RUNS_PREFIX, RunRecord
+from lightci.records import CLONES_PREFIX, REMOTES_PREFIX, RUNS_PREFIX, RunRecord
 
 
 def find_git_dir(start: Path | None) -> Path:
@@ -35,6 +35,21 @@ def find_git_dir(start: Path | None) -> Path:
             "or pass --repo PATH"
         )
     return Path(result.stdout.strip())
+
+
+def has_other_places(git_dir: Path) -> bool:
+    """Return whether runs fetched from a remote or pushed by clones may be here.
+
+    A leftover empty folder also counts, so a True may be a false alarm.
+    """
+    prefixes = (REMOTES_PREFIX, CLONES_PREFIX)
+    if any((git_dir / prefix).is_dir() for prefix in prefixes):
+        return True
+    try:
+        packed = (git_dir / "packed-refs").read_bytes()
+    except OSError:
+        return False
+    return any(prefix.encode() in packed for prefix in prefixes)
 
 
 class GitReader:
@@ -64,25 +79,9 @@ class GitReader:
 
     def run_numbers(self) -> list[int]:
         """Return the numbers of all recorded runs, newest first."""
-        result = subprocess.run(
-            [
-                "git",
-                f"--git-dir={self.git_dir}",
-                "for-each-ref",
-                "--format=%(refname)",
-                RUNS_PREFIX,
-            ],
-            env=clean_environ(),
-            capture_output=True,
-            check=True,
-        )
-        numbers = []
-        for line in result.stdout.decode().splitlines():
-            tail = line[len(RUNS_PREFIX) :]
-            if tail.isdigit():
-                numbers.append(int(tail))
-        numbers.sort(reverse=True)
-        return numbers
+        from lightci import refs
+
+        return list(refs.run_numbers(self.git_dir))
 
     def read(self, specs: Sequence[str]) -> list[bytes | None]:
         """Return the content of each object spec, or None where it is missing."""

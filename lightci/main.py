@@ -53,8 +53,15 @@ def log_command(
 ) -> None:
     """Run history, newest first, one line a run."""
     from lightci.commands import log
-    from lightci.commands.remote import places_log
+    from lightci.gitread import find_git_dir, has_other_places
     from lightci.output import emit, use_colour
+
+    git_dir = find_git_dir(ctx.obj["repo"])
+    if not revs and not as_json and not has_other_places(git_dir):
+        runs, subjects = log.recent_runs(git_dir, limit)
+        emit(log.format_log(runs, subjects, colour=use_colour()))
+        return
+    from lightci.commands.remote import places_log
 
     placed = places_log(
         ctx.obj["repo"], revs, limit, as_json=as_json, colour=use_colour()
@@ -64,12 +71,6 @@ def log_command(
             click.echo(placed, nl=False)
         else:
             emit(placed)
-        return
-    if not revs and not as_json:
-        from lightci.gitread import find_git_dir
-
-        runs, subjects = log.recent_runs(find_git_dir(ctx.obj["repo"]), limit)
-        emit(log.format_log(runs, subjects, colour=use_colour()))
         return
     store = _store(ctx)
     runs = log.select_runs(store, revs, limit)

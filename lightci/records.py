@@ -17,6 +17,8 @@ FORMAT_VERSION = 1
 RUNS_PREFIX = "refs/lightci/runs/"
 ARTIFACTS_PREFIX = "refs/lightci/artifacts/"
 NOTES_REF = "refs/notes/lightci"
+CLONES_PREFIX = "refs/lightci/clones/"
+REMOTES_PREFIX = "refs/lightci/remotes/"
 PIPELINE_FILES = (".lightci.yml", ".lightci.yaml")
 
 QUEUED = "queued"

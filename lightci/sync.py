@@ -30,13 +30,18 @@ import pygit2
 
 from lightci.errors import LightciError
 from lightci.process import git
-from lightci.records import FINISHED_STATUSES, QUEUED, RUNNING, RunRecord
+from lightci.records import (
+    CLONES_PREFIX,
+    FINISHED_STATUSES,
+    QUEUED,
+    REMOTES_PREFIX,
+    RUNNING,
+    RunRecord,
+)
 from lightci.store import ARTIFACTS_PREFIX, NOTES_REF, RUNS_PREFIX, Store, note_key
 
 logger = logging.getLogger("lightci.sync")
 
-CLONES_PREFIX = "refs/lightci/clones/"
-REMOTES_PREFIX = "refs/lightci/remotes/"
 REMOTE_NOTES_PREFIX = "refs/notes/remotes/"
 TREES_NOTES_REF = "refs/notes/lightci-trees"
 SYNCED_NOTES_REFS = (NOTES_REF, TREES_NOTES_REF)

@@ -16,11 +16,15 @@ from lightci.errors import LightciError
 from lightci.output import relative_time, status_text
 from lightci.process import clean_environ
 from lightci.process import run as run_command
-from lightci.records import RunRecord, format_duration, short_ref
-from lightci.store import Store
-from lightci.sync import (
+from lightci.records import (
     CLONES_PREFIX,
     REMOTES_PREFIX,
+    RunRecord,
+    format_duration,
+    short_ref,
+)
+from lightci.store import Store
+from lightci.sync import (
     PlacedRun,
     RunPlace,
     all_runs,
