@@ -34,10 +34,19 @@ TWO_JOBS = {
                   echo "ci=$CI run=$LIGHTCI_RUN branch=$LIGHTCI_BRANCH answer=$ANSWER"
                   echo "commit=$LIGHTCI_COMMIT ref=$LIGHTCI_REF event=$LIGHTCI_EVENT"
                   echo "workspace=$LIGHTCI_WORKSPACE"
+                  echo "head=$(git rev-parse HEAD) dirty=$(git status --porcelain | wc -l)"
                   env | grep '^GIT_' || echo "no git variables"
         """,
     "README.md": "a project\n",
 }
+
+
+def assert_no_worktrees(server: Server) -> None:
+    own = git(server.git_dir, "worktree", "list").stdout.strip().splitlines()
+    assert len(own) == 1
+    helper = server.git_dir / "lightci" / "workspaces.git"
+    left = git(helper, "worktree", "list").stdout.strip().splitlines()
+    assert len(left) == 1
 
 
 def show_json(server: Server, number: int) -> dict:
@@ -72,6 +81,7 @@ def test_push_runs_pipeline_and_records_it(server: Server) -> None:
     assert "ci=true run=1 branch=main answer=NO" in logs
     assert f"commit={commit} ref=refs/heads/main event=push" in logs
     assert "no git variables" in logs
+    assert f"head={commit} dirty=0" in logs
     workspace = logs.split("workspace=")[1].split("\n")[0]
     assert not Path(workspace).exists()
 
@@ -86,8 +96,7 @@ def test_push_runs_pipeline_and_records_it(server: Server) -> None:
     ).stdout
     assert "type blob" in tag
     assert '"sha256"' in tag
-    worktrees = git(server.git_dir, "worktree", "list").stdout.strip().splitlines()
-    assert len(worktrees) == 1
+    assert_no_worktrees(server)
 
 
 def test_run_history_is_commit_chain(server: Server) -> None:
@@ -240,8 +249,7 @@ def test_killed_worker_run_finished_by_next(server: Server, tmp_path: Path) -> N
     assert "lightci retry 1" in record["message"]
     assert record["jobs"][0]["status"] == "error"
     wait_for(lambda: not _alive(step_pid), timeout=10)
-    worktrees = git(server.git_dir, "worktree", "list").stdout.strip().splitlines()
-    assert len(worktrees) == 1
+    assert_no_worktrees(server)
     state = server.git_dir / "lightci"
     assert list((state / "active").iterdir()) == []
     assert not (state / "work" / "1").exists()
@@ -444,3 +452,19 @@ def test_invalid_job_timeout_config_is_error_run(server: Server) -> None:
     record = show_json(server, 1)
     assert record["status"] == "error"
     assert "lightci.jobTimeout" in record["message"]
+
+
+def test_pushes_while_jobs_run_are_accepted(server: Server) -> None:
+    jobs = "".join(f"  job{index}:\n    steps: [echo {index}]\n" for index in range(4))
+    server.commit({".lightci.yml": f"jobs:\n{jobs}"})
+    for index in range(30):
+        git(server.clone, "commit", "-q", "--allow-empty", "-m", f"push {index}")
+        pushed = server.push(check=False)
+        assert pushed.returncode == 0, pushed.stderr
+        assert "fatal" not in pushed.stderr
+    server.wait_idle()
+
+    runs = json.loads(server.lightci("log", "--json").stdout)
+    assert len(runs) == 30
+    assert {run["status"] for run in runs} == {"passed"}
+    assert_no_worktrees(server)
