@@ -34,7 +34,8 @@ TWO_JOBS = {
                   echo "ci=$CI run=$LIGHTCI_RUN branch=$LIGHTCI_BRANCH answer=$ANSWER"
                   echo "commit=$LIGHTCI_COMMIT ref=$LIGHTCI_REF event=$LIGHTCI_EVENT"
                   echo "workspace=$LIGHTCI_WORKSPACE"
-                  echo "head=$(git rev-parse HEAD) dirty=$(git status --porcelain | wc -l)"
+                  dirty=$(git status --porcelain | wc -l)
+                  echo "head=$(git rev-parse HEAD) dirty=$dirty"
                   env | grep '^GIT_' || echo "no git variables"
         """,
     "README.md": "a project\n",
