@@ -476,13 +476,12 @@ def hook_post_receive(git_dir: Path) -> int:
     try:
         store = Store.open(git_dir)
         for line in post_receive(store, parse_updates(sys.stdin)):
-            click.echo(f"lightci: {line}", err=True)
+            click.echo(f"lightci: {line}")
     except Exception as exc:
         log_hook_failure(git_dir)
         click.echo(
             f"lightci: could not queue CI runs ({exc}); the push itself succeeded. "
-            f"Details: {git_dir / 'lightci' / 'hook.log'}",
-            err=True,
+            f"Details: {git_dir / 'lightci' / 'hook.log'}"
         )
     return 0
 

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import LIGHTCI, Server, git, lightci, run, wait_idle
 
 TWO_JOBS = {
@@ -469,3 +470,40 @@ def test_pushes_while_jobs_run_are_accepted(server: Server) -> None:
     assert len(runs) == 30
     assert {run["status"] for run in runs} == {"passed"}
     assert_no_worktrees(server)
+
+
+def test_missing_lightci_package_reported(server: Server) -> None:
+    hook = server.git_dir / "hooks" / "post-receive"
+    text = hook.read_text()
+    hook.write_text(text.replace("LIGHTCI_PACKAGE='", "LIGHTCI_PACKAGE='/gone"))
+    server.commit(TWO_JOBS)
+
+    pushed = server.push()
+
+    assert "cannot run lightci" in pushed.stderr
+    assert "no run queued" in pushed.stderr
+    assert "queued for" not in pushed.stderr
+
+
+def test_unwritable_numbers_folder_reported(server: Server) -> None:
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
+    server.push()
+    server.wait_idle()
+    numbers = server.git_dir / "lightci" / "numbers"
+    if run("chattr", "+i", numbers, check=False).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        git(server.clone, "commit", "-q", "--allow-empty", "-m", "again")
+        pushed = subprocess.run(
+            ["git", "push", "-q", "origin", "HEAD:refs/heads/main"],
+            cwd=server.clone,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        run("chattr", "-i", numbers)
+
+    assert pushed.returncode == 0
+    assert "cannot create files in" in pushed.stderr
+    assert "push itself succeeded" in pushed.stderr

@@ -63,7 +63,12 @@ def install_hook(directory: Path, name: str, *, python: str | None = None) -> st
             )
         os.replace(target, previous)
         kept = f" (the previous hook is kept as {previous.name} and still runs)"
-    text = hook_template(name).replace("@LIGHTCI_PYTHON@", python or sys.executable)
+    package = Path(__file__).resolve().parents[1]
+    text = (
+        hook_template(name)
+        .replace("@LIGHTCI_PYTHON@", python or sys.executable)
+        .replace("@LIGHTCI_PACKAGE@", str(package))
+    )
     temporary = directory / f".{name}.lightci.tmp"
     with open(temporary, "w", newline="\n") as handle:
         handle.write(text)
