@@ -138,6 +138,26 @@ def _artifact_name(relative: str) -> str:
     return "/".join(parts) or "artifact"
 
 
+def unique_slugs(names: Sequence[str]) -> list[str]:
+    """Return a distinct slug for each job name, in order.
+
+    Names that differ only in characters a slug drops (``test (a/b)`` and
+    ``test (a-b)``) get ``-2``, ``-3`` and so on after the first.
+    """
+    taken: set[str] = set()
+    slugs = []
+    for name in names:
+        base = job_slug(name)
+        slug = base
+        suffix = 2
+        while slug in taken:
+            slug = f"{base}-{suffix}"
+            suffix += 1
+        taken.add(slug)
+        slugs.append(slug)
+    return slugs
+
+
 class RunEngine:
     def __init__(
         self,
@@ -179,10 +199,11 @@ class RunEngine:
         self._lock = threading.Lock()
         self._echo_lock = threading.Lock()
         self.base_env = step_environment(context, store.git_dir)
+        slugs = unique_slugs([plan.name for plan in plans])
         self.run.jobs = [
             JobRecord(
                 name=plan.name,
-                slug=self._unique_slug(plan.name, index),
+                slug=slugs[index],
                 needs=list(plan.needs),
                 allow_failure=plan.allow_failure,
                 matrix=dict(plan.matrix),
@@ -200,11 +221,6 @@ class RunEngine:
                 job.reason = f"passed in run {number}"
                 for step in job.steps:
                     step.status = SKIPPED
-
-    def _unique_slug(self, name: str, index: int) -> str:
-        slug = job_slug(name)
-        taken = {job_slug(plan) for plan in list(self.plans)[:index]}
-        return slug if slug not in taken else f"{slug}-{index}"
 
     # -- recording ---------------------------------------------------------
 

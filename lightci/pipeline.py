@@ -66,6 +66,11 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 MAX_RETRIES = 10
+# Limits that keep one pipeline file from occupying the worker for hours:
+# every job state change rewrites the run's record, so the cost of a run
+# grows with its job count. GitHub Actions caps a matrix at 256 jobs too.
+MAX_PIPELINE_BYTES = 1024 * 1024
+MAX_JOBS = 256
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw])")
 DURATION_PATTERN = r"^\s*([0-9]+(\.[0-9]+)?\s*[smhdw]\s*)+$|^\s*[0-9]+(\.[0-9]+)?\s*$"
@@ -473,6 +478,18 @@ class Matrix(_Model):
     include: tuple[dict[str, str], ...] = ()
     exclude: tuple[dict[str, str], ...] = ()
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Matrix:
+        # Expanding a product of millions of combinations takes minutes, so
+        # the size is checked before anything is expanded.
+        size = math.prod(len(values) for values in self.axes.values())
+        if size + len(self.include) > MAX_JOBS * 16:
+            raise _invalid(
+                f"the matrix has {size} combinations before exclude; a run may "
+                f"have at most {MAX_JOBS} jobs"
+            )
+        return self
+
     @property
     def keys(self) -> tuple[str, ...]:
         """Every key of the matrix: the axes, then keys only `include` adds."""
@@ -762,6 +779,12 @@ class _Problem(Exception):
 
 def load_pipeline(data: bytes, filename: str) -> Pipeline:
     """Parse and check a pipeline file; raise PipelineError on any problem."""
+    if len(data) > MAX_PIPELINE_BYTES:
+        raise PipelineError(
+            f"the file is {len(data)} bytes; a pipeline may be at most "
+            f"{MAX_PIPELINE_BYTES} bytes",
+            filename=filename,
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -968,6 +991,16 @@ def _check_pipeline(pipeline: Pipeline, document: YamlDocument) -> None:
     for name, job in pipeline.jobs.items():
         _check_job(name, job, pipeline, document)
     _check_cycles(pipeline)
+    total = sum(
+        len(job.matrix.combinations()) if job.matrix is not None else 1
+        for job in pipeline.jobs.values()
+    )
+    if total > MAX_JOBS:
+        raise _Problem(
+            f"the pipeline has {total} jobs once matrices are expanded; a run "
+            f"may have at most {MAX_JOBS}, so split it or trim the matrices",
+            ("jobs",),
+        )
 
 
 def _check_job(name: str, job: Job, pipeline: Pipeline, document: YamlDocument) -> None:
