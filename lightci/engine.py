@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+import pygit2
+
 from lightci.executor import Executor, JobRequest, LocalExecutor, StepSpec, Workspace
 from lightci.logs import DEFAULT_MAX_LOG_BYTES, JobLog, LogSink
 from lightci.records import (
@@ -107,14 +109,32 @@ class StoreArtifacts:
             # its own earlier artifact.
             if self.store.artifact_job(self.run, name) not in (None, self.job):
                 name = f"{job_slug(self.job)}/{name}"
-            record = self.store.add_artifact(
-                run=self.run,
-                job=self.job,
-                name=name,
-                source=source,
-                relative_path=relative,
-                expires=self.expires,
-            )
+            try:
+                record = self.store.add_artifact(
+                    run=self.run,
+                    job=self.job,
+                    name=name,
+                    source=source,
+                    relative_path=relative,
+                    expires=self.expires,
+                )
+            except (pygit2.GitError, ValueError, OSError) as exc:
+                # A folder and a file inside it cannot both be refs, and a
+                # file can vanish or be unreadable: report, keep the job going.
+                logger.warning(
+                    "run %s job %s: artifact %s not stored: %s",
+                    self.run,
+                    self.job,
+                    name,
+                    exc,
+                )
+                hint = ""
+                if isinstance(exc, pygit2.GitError | ValueError):
+                    hint = ". List a folder or the files in it, not both"
+                log.write(
+                    f"[lightci: artifact {name} not stored: {exc}{hint}]\n".encode()
+                )
+                continue
             log.write(
                 f"[lightci: saved artifact {record.name} "
                 f"({record.size} bytes)]\n".encode()

@@ -507,3 +507,25 @@ def test_unwritable_numbers_folder_reported(server: Server) -> None:
     assert pushed.returncode == 0
     assert "cannot create files in" in pushed.stderr
     assert "push itself succeeded" in pushed.stderr
+
+
+def test_file_and_its_folder_as_artifacts(server: Server) -> None:
+    server.commit(
+        {
+            ".lightci.yml": """\
+                jobs:
+                  build:
+                    steps:
+                      - run: mkdir -p out && echo hi > out/msg.txt
+                    artifacts: [out/msg.txt, out/]
+                """
+        }
+    )
+    server.push()
+    server.wait_idle()
+
+    record = show_json(server, 1)
+    assert record["status"] == "passed"
+    artifacts = server.lightci("artifacts", "1").stdout
+    assert artifacts.startswith("out/msg.txt\t")
+    assert "artifact out not stored" in server.lightci("logs", "1").stdout
