@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -26,6 +27,8 @@ from lightci.store import Store
 from lightci.worktree import remove_worktree
 
 logger = logging.getLogger("lightci.worker")
+
+_RECORD_POLL_SECONDS = 0.3
 
 
 def setup_logging(state_dir: Path) -> None:
@@ -98,36 +101,85 @@ def serve_queue(git_dir: Path, poll: float) -> None:
 
 
 def drain(store: Store) -> int:
-    from lightci.runner import execute, record_queued
+    from lightci.runner import execute
     from lightci.sync import local_origin
 
     origin = local_origin(store.repo)
+    recorder = _QueueRecorder(store.git_dir, origin)
+    recorder.start()
     count = 0
-    while True:
-        entries = queue.read_entries(store.state_dir)
-        if not entries:
-            return count
-        for entry in entries:
-            record_queued(store, entry, origin=origin)
-        entry = entries[0]
-        active = store.state_dir / "active" / str(entry.number)
-        active.parent.mkdir(parents=True, exist_ok=True)
-        active.write_text(f"{os.getpid()}\n")
-        logger.info("run %d started: %s at %s", entry.number, entry.ref, entry.new[:12])
-        try:
-            run = execute(store, entry, origin=origin)
-            logger.info("run %d finished: %s", entry.number, run.status)
-        except Exception as exc:
-            logger.exception("run %d crashed the worker", entry.number)
-            _finish_as_error(
-                store,
-                entry.number,
-                f"lightci failed while running this run ({type(exc).__name__}: {exc}); "
-                f"the traceback is in {store.state_dir / 'worker.log'}",
+    try:
+        while True:
+            with recorder.lock:
+                entries = queue.read_entries(store.state_dir)
+                if not entries:
+                    return count
+                recorder.record(store, entries)
+            entry = entries[0]
+            active = store.state_dir / "active" / str(entry.number)
+            active.parent.mkdir(parents=True, exist_ok=True)
+            active.write_text(f"{os.getpid()}\n")
+            logger.info(
+                "run %d started: %s at %s", entry.number, entry.ref, entry.new[:12]
             )
-        finally:
-            _cleanup_run(store, entry.number)
-        count += 1
+            try:
+                run = execute(store, entry, origin=origin)
+                logger.info("run %d finished: %s", entry.number, run.status)
+            except Exception as exc:
+                logger.exception("run %d crashed the worker", entry.number)
+                _finish_as_error(
+                    store,
+                    entry.number,
+                    "lightci failed while running this run "
+                    f"({type(exc).__name__}: {exc}); the traceback is in "
+                    f"{store.state_dir / 'worker.log'}",
+                )
+            finally:
+                _cleanup_run(store, entry.number)
+            count += 1
+    finally:
+        recorder.stop()
+
+
+class _QueueRecorder(threading.Thread):
+    """Writes the queued record of entries that arrive while a run is going.
+
+    Without it, a run pushed during a long run would be missing from
+    ``lightci log`` and ``lightci status`` until the worker got to it. The
+    thread has its own Store, and ``lock`` keeps it from recording an entry
+    that the worker is starting at that moment.
+    """
+
+    def __init__(self, git_dir: Path, origin: str | None) -> None:
+        super().__init__(name="lightci-queue-recorder", daemon=True)
+        self.git_dir = git_dir
+        self.origin = origin
+        self.lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._recorded: set[int] = set()
+
+    def record(self, store: Store, entries: list[queue.QueueEntry]) -> None:
+        """Write a queued record for each entry that has none; hold ``lock``."""
+        from lightci.runner import record_queued
+
+        for entry in entries:
+            if entry.number in self._recorded:
+                continue
+            record_queued(store, entry, origin=self.origin)
+            self._recorded.add(entry.number)
+
+    def run(self) -> None:
+        store = Store.open(self.git_dir)
+        while not self._stopped.wait(_RECORD_POLL_SECONDS):
+            try:
+                with self.lock:
+                    self.record(store, queue.read_entries(store.state_dir))
+            except Exception:
+                logger.exception("recording queued runs failed; retrying")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=5)
 
 
 def recover(store: Store) -> None:

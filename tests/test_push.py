@@ -529,3 +529,27 @@ def test_file_and_its_folder_as_artifacts(server: Server) -> None:
     artifacts = server.lightci("artifacts", "1").stdout
     assert artifacts.startswith("out/msg.txt\t")
     assert "artifact out not stored" in server.lightci("logs", "1").stdout
+
+
+def test_run_queued_behind_another_is_listed(server: Server, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    pipeline = (
+        f"jobs:\n  wait:\n    steps: ['while [ ! -e {gate} ]; do sleep 0.1; done']\n"
+    )
+    server.commit({".lightci.yml": pipeline})
+    server.push()
+    git(server.clone, "checkout", "-q", "-b", "second")
+    second = server.commit({"file.txt": "second\n"})
+    server.push("second")
+    try:
+        log = server.lightci("log").stdout
+        assert "#2" in log
+        assert "queued" in log
+        wait_for(lambda: server.git_dir.joinpath("refs/lightci/runs/2").exists())
+        status = server.lightci("status", second, check=False)
+        assert status.returncode == 2
+        assert "queued (run 2)" in status.stdout
+    finally:
+        gate.touch()
+    server.wait_idle()
+    assert show_json(server, 2)["status"] == "passed"

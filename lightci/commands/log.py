@@ -74,11 +74,33 @@ def recent_runs(
 
     with GitReader(git_dir) as reader:
         numbers = reader.run_numbers()
+        waiting = _unrecorded_entries(git_dir, set(numbers))
+        wanted = sorted([*numbers, *waiting], reverse=True)
         if limit is not None:
-            numbers = numbers[:limit]
-        runs = reader.read_runs(numbers)
+            wanted = wanted[:limit]
+        recorded = set(numbers)
+        runs = reader.read_runs([number for number in wanted if number in recorded])
+        runs.extend(waiting[number] for number in wanted if number in waiting)
+        runs.sort(key=lambda run: run.number, reverse=True)
         subjects = reader.subjects(sorted({run.commit for run in runs}))
     return runs, subjects
+
+
+def _unrecorded_entries(git_dir: Path, recorded: set[int]) -> dict[int, RunRecord]:
+    """Return queued runs that only the queue knows of yet, by number.
+
+    The hook writes a queue entry; the worker writes the first record a
+    moment later. In between, the run is shown from its entry.
+    """
+    from lightci import queue
+
+    waiting = {}
+    for entry in queue.read_entries(git_dir / "lightci"):
+        if entry.number not in recorded:
+            waiting[entry.number] = RunRecord(
+                number=entry.number, commit=entry.new, ref=entry.ref, event=entry.event
+            )
+    return waiting
 
 
 def format_log(
