@@ -195,6 +195,7 @@ class RunEngine:
         secrets: Mapping[str, str] | None = None,
         log_filter: Callable[[LogSink], LogSink] | None = None,
         default_job_timeout: float | None = None,
+        cancel_reason: Callable[[], str | None] | None = None,
         passed_before: Mapping[str, int] | None = None,
         job_groups: Mapping[str, str] | None = None,
     ) -> None:
@@ -211,6 +212,8 @@ class RunEngine:
         self.secrets = dict(secrets or {})
         self.log_filter = log_filter
         self.default_job_timeout = default_job_timeout
+        self.timed_out = False
+        self.cancel_reason = cancel_reason
         # Jobs that passed in the run this one retries: recorded as skipped,
         # and counted as passed by the jobs that need them.
         self.passed_before = dict(passed_before or {})
@@ -269,7 +272,6 @@ class RunEngine:
         deadline = (
             time.monotonic() + self.pipeline_timeout if self.pipeline_timeout else None
         )
-        timed_out = False
         pending = [
             plan for plan in self.plans.values() if plan.name not in self.passed_before
         ]
@@ -279,9 +281,10 @@ class RunEngine:
                 if (
                     deadline is not None
                     and time.monotonic() >= deadline
-                    and not timed_out
+                    and not self.timed_out
                 ):
-                    timed_out = True
+                    self.timed_out = True
+                    self.run.message = self._stop_reason()
                     self.cancel.set()
                 for plan in list(pending):
                     if len(running) >= self.max_parallel:
@@ -315,7 +318,9 @@ class RunEngine:
                         self._save(
                             f"run {self.run.number}: job {name} error", jobs=[job]
                         )
-        self.run.status = self._final_status(timed_out)
+        self.run.status = self._final_status(self.timed_out)
+        if self.run.status == CANCELLED and not self.run.message:
+            self.run.message = self._stop_reason()
         self.run.finished = utc_now()
         self._save(f"run {self.run.number}: {self.run.status}", jobs=self.run.jobs)
         self.store.set_note_line(self.run)
@@ -337,9 +342,17 @@ class RunEngine:
         return any(self.job_groups.get(other) == group for other in running)
 
     def _skip_reason(self, plan: JobPlan, needs: list[JobRecord]) -> str | None:
-        if self.cancel.is_set():
-            return "the run was cancelled"
-        return job_skip_reason(plan, self.context, needs)
+        cancelled = self.cancel.is_set()
+        condition = plan.condition
+        if cancelled and (condition is None or not condition.uses_status_function):
+            return self._stop_reason()
+        return job_skip_reason(plan, self.context, needs, cancelled=cancelled)
+
+    def _stop_reason(self) -> str:
+        if self.timed_out:
+            return f"the run's time limit of {self.pipeline_timeout:g}s passed"
+        reason = self.cancel_reason() if self.cancel_reason is not None else None
+        return f"the run was cancelled: {reason}" if reason else "the run was cancelled"
 
     def _skip(self, name: str, reason: str) -> None:
         job = self.records[name]
@@ -372,6 +385,10 @@ class RunEngine:
                     f"with `lightci secrets set {name}`]\n".encode()
                 )
 
+        # A job that starts after a cancel does so because its condition
+        # asks for it (`always()`, `cancelled()`), so that cancel must not
+        # stop it in turn.
+        job_cancel = threading.Event() if self.cancel.is_set() else self.cancel
         steps = tuple(
             StepSpec(
                 name=step.name,
@@ -379,7 +396,7 @@ class RunEngine:
                 env=step.env,
                 timeout=step.timeout,
                 working_directory=step.working_directory,
-                should_run=_step_gate(step.condition, self.context, plan, self.cancel),
+                should_run=_step_gate(step.condition, self.context, plan, job_cancel),
             )
             for step in plan.steps
         )
@@ -424,7 +441,7 @@ class RunEngine:
                     on_change=lambda: self._save(
                         f"run {self.run.number}: job {plan.name} step", jobs=[job]
                     ),
-                    cancel=self.cancel,
+                    cancel=job_cancel,
                     artifacts=sink,
                     hooks=self._workspace_hooks(plan),
                 )
@@ -438,6 +455,11 @@ class RunEngine:
                 plan, job, status
             ):
                 break
+        if status == CANCELLED:
+            job.reason = self._stop_reason()
+            if self.timed_out:
+                status = TIMED_OUT
+            log.write(f"\n[lightci: job stopped: {job.reason}]\n".encode())
         # A log filter (secret masking) may hold back a tail; flush it first.
         close_filter = getattr(log, "close", None)
         if callable(close_filter):
@@ -505,10 +527,12 @@ def _condition_context(
     from lightci.conditions import ConditionContext, upstream_status
 
     succeeded, failed = upstream_status(results)
+    # A push of a branch has no tag and the other way round; conditions
+    # see those as empty text, so `tag == ''` holds on a branch.
     return ConditionContext(
         ref=context.ref,
-        branch=context.branch,
-        tag=context.tag,
+        branch=context.branch or "",
+        tag=context.tag or "",
         event=context.event,
         commit=context.commit,
         job=plan.name,
@@ -521,11 +545,15 @@ def _condition_context(
 
 
 def job_skip_reason(
-    plan: JobPlan, context: RunContext, needs: Sequence[JobRecord]
+    plan: JobPlan,
+    context: RunContext,
+    needs: Sequence[JobRecord],
+    *,
+    cancelled: bool = False,
 ) -> str | None:
     """Return why a job must not run, or None when it should run."""
     results = [(need.status, need.allow_failure) for need in needs]
-    condition_context = _condition_context(context, plan, results, cancelled=False)
+    condition_context = _condition_context(context, plan, results, cancelled)
     if plan.condition is not None:
         if plan.condition.evaluate(condition_context):
             return None

@@ -164,24 +164,28 @@ class LocalExecutor:
             zip(request.steps, record.steps, strict=True), start=1
         ):
             finished_before = record.steps[: index - 1]
-            wanted = (
-                spec.should_run(finished_before)
-                if spec.should_run
-                else status == PASSED
-            )
-            if cancel.is_set() or not wanted:
+            cancelled = cancel.is_set()
+            if spec.should_run is not None:
+                wanted = spec.should_run(finished_before)
+            else:
+                wanted = status == PASSED and not cancelled
+            if not wanted:
                 step.status = SKIPPED
-                if cancel.is_set():
-                    step.status = SKIPPED
                 continue
+            # A step that runs although the run was cancelled, such as an
+            # `if: always()` clean-up, must not be stopped by that cancel.
+            step_cancel = threading.Event() if cancelled else cancel
             step.status = RUNNING
             step.started = utc_now()
             on_change()
             log.write(f"\x1b[1;36m>>> [{index}/{total}] {spec.name}\x1b[0m\n".encode())
             step_deadline = deadline
+            limit = "the job's time limit"
             if spec.timeout is not None:
                 own = time.monotonic() + spec.timeout
-                step_deadline = own if deadline is None else min(own, deadline)
+                if deadline is None or own < deadline:
+                    step_deadline = own
+                    limit = f"the step's time limit of {spec.timeout:g}s"
             directory = spec.working_directory or request.working_directory
             cwd = workspace / directory if directory else workspace
             env = dict(request.env)
@@ -189,19 +193,13 @@ class LocalExecutor:
             env["LIGHTCI_STEP"] = spec.name
             began = time.monotonic()
             step_status, exit_code = self._run_step(
-                spec.run, cwd, env, log, step_deadline, cancel, groups
+                spec.run, cwd, env, log, step_deadline, step_cancel, groups
             )
             step.duration = round(time.monotonic() - began, 3)
             step.finished = utc_now()
             step.status = step_status
             step.exit_code = exit_code
-            if step_status == TIMED_OUT:
-                log.write(b"\n\x1b[1;31m[lightci: step timed out]\x1b[0m\n")
-            elif step_status == FAILED:
-                log.write(
-                    f"\n\x1b[1;31m[lightci: step failed with exit code {exit_code}]"
-                    "\x1b[0m\n".encode()
-                )
+            log.write(_outcome_line(step_status, exit_code, limit))
             if step_status != PASSED and status == PASSED:
                 status = step_status
             on_change()
@@ -268,9 +266,31 @@ class LocalExecutor:
         # stops that process.
         reader.join(OUTPUT_DRAIN_SECONDS)
         exit_code = process.returncode
+        if exit_code is not None and exit_code < 0:
+            # A signal ends the shell; report it the way shells do: 128 + N.
+            exit_code = 128 - exit_code
         if outcome is not None:
             return outcome, exit_code
         return (PASSED if exit_code == 0 else FAILED), exit_code
+
+
+def _outcome_line(status: str, exit_code: int | None, limit: str) -> bytes:
+    """Return the log line that says how a step ended, or nothing if it passed."""
+    if status == TIMED_OUT:
+        text = f"step timed out: {limit} passed"
+    elif status == CANCELLED:
+        text = "step cancelled"
+    elif status == FAILED and exit_code is not None and exit_code > 128:
+        try:
+            name = signal.Signals(exit_code - 128).name
+        except ValueError:
+            name = f"signal {exit_code - 128}"
+        text = f"step killed by {name} (exit code {exit_code})"
+    elif status == FAILED:
+        text = f"step failed with exit code {exit_code}"
+    else:
+        return b""
+    return f"\n\x1b[1;31m[lightci: {text}]\x1b[0m\n".encode()
 
 
 def _pump(stream: BinaryIO, log: LogSink) -> None:

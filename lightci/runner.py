@@ -170,6 +170,7 @@ def execute(
             log_filter=masking_filter(secrets.values()) if secrets else None,
             passed_before=_passed_before(store, entry),
             job_groups={name: group.key for name, group in groups.items()},
+            cancel_reason=lambda: watcher.reason,
         )
         engine.execute()
     finally:
@@ -209,11 +210,17 @@ class _CancelWatcher(threading.Thread):
         super().__init__(daemon=True)
         self.flag = flag
         self.cancel = cancel
+        self.reason: str | None = None
         self._stopped = threading.Event()
 
     def run(self) -> None:
         while not self._stopped.wait(_CANCEL_POLL_SECONDS):
             if self.flag.exists():
+                # The flag's text says who cancelled, e.g. "replaced by run 12".
+                try:
+                    self.reason = self.flag.read_text().strip() or None
+                except OSError:
+                    self.reason = None
                 self.cancel.set()
                 return
 
