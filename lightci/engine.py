@@ -227,6 +227,7 @@ class RunEngine:
             JobRecord(
                 name=plan.name,
                 slug=slugs[index],
+                display_name=plan.display_name,
                 needs=list(plan.needs),
                 allow_failure=plan.allow_failure,
                 matrix=dict(plan.matrix),

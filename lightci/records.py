@@ -82,6 +82,7 @@ class StepRecord:
 class JobRecord:
     name: str
     slug: str
+    display_name: str | None = None
     status: str = QUEUED
     needs: list[str] = field(default_factory=list)
     started: str | None = None
@@ -93,6 +94,11 @@ class JobRecord:
     log_size: int = 0
     log_truncated: bool = False
     steps: list[StepRecord] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        """The name to show people: the job's ``name:``, else its key."""
+        return self.display_name or self.name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +171,7 @@ class RunRecord:
                 {
                     "name": job.name,
                     "slug": job.slug,
+                    "display_name": job.display_name,
                     "status": job.status,
                     "started": job.started,
                     "finished": job.finished,
@@ -206,6 +213,7 @@ class RunRecord:
             JobRecord(
                 name=job["name"],
                 slug=job["slug"],
+                display_name=job.get("display_name"),
                 status=job["status"],
                 started=job.get("started"),
                 finished=job.get("finished"),

@@ -553,3 +553,23 @@ def test_run_queued_behind_another_is_listed(server: Server, tmp_path: Path) -> 
         gate.touch()
     server.wait_idle()
     assert show_json(server, 2)["status"] == "passed"
+
+
+def test_job_name_shown_with_substitution(server: Server) -> None:
+    server.commit(
+        {
+            ".lightci.yml": """\
+                jobs:
+                  build:
+                    name: Compile on ${{ branch }}
+                    steps: [echo ok]
+                """
+        }
+    )
+    server.push()
+    server.wait_idle()
+
+    job = show_json(server, 1)["jobs"][0]
+    assert job["name"] == "build"
+    assert job["display_name"] == "Compile on main"
+    assert "Compile on main" in server.lightci("show", "1").stdout

@@ -79,7 +79,7 @@ def show_text(
         needs = f"  needs {', '.join(job.needs)}" if job.needs else ""
         attempt = f"  attempt {job.attempt}" if job.attempt > 1 else ""
         out.append(
-            f"  {status_text(job.status, colour=colour, width=9)} {job.name}  "
+            f"  {status_text(job.status, colour=colour, width=9)} {job.title}  "
             f"{duration}{needs}{attempt}"
         )
         if job.reason:

@@ -349,7 +349,7 @@ def job_page(
         "log_size": len(log),
         "branch": short_ref(run.ref),
     }
-    return Page("job", context, data, f"{job.name} · run {number} · {name}")
+    return Page("job", context, data, f"{job.title} · run {number} · {name}")
 
 
 def commit_page(

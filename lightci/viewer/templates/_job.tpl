@@ -3,9 +3,9 @@
     <span data-live="job-status">{{!pill(job.status)}}</span>
     <h2 class="job-name">
     % if link_title:
-      <a href="{{urls.job(name, run.number, job.slug)}}">{{job.name}}</a>
+      <a href="{{urls.job(name, run.number, job.slug)}}">{{job.title}}</a>
     % else:
-      {{job.name}}
+      {{job.title}}
     % end
     </h2>
     % if job.needs:

@@ -1,6 +1,6 @@
 % name = repository.name
 % live = job.status in ('queued', 'running') and not run.is_finished
-% rebase('base', crumbs=[(name, urls.repo(name)), ('runs', urls.runs(name)), ('#%d' % run.number, urls.run(name, run.number)), (job.name, None)], api_url=urls.api(urls.job(name, run.number, job.slug)), live_url=urls.events(name, run.number) if live else None)
+% rebase('base', crumbs=[(name, urls.repo(name)), ('runs', urls.runs(name)), ('#%d' % run.number, urls.run(name, run.number)), (job.title, None)], api_url=urls.api(urls.job(name, run.number, job.slug)), live_url=urls.events(name, run.number) if live else None)
 <div class="run-context">
   <span data-live="run-status">{{!pill(run.status)}}</span>
   <a href="{{urls.run(name, run.number)}}">Run #{{run.number}}</a>
