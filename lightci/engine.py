@@ -72,14 +72,25 @@ def step_environment(context: RunContext, git_dir: Path) -> dict[str, str]:
 
 
 class StoreArtifacts:
-    """Collects artifacts from a workspace into the store as tags."""
+    """Collects artifacts from a workspace into the store as tags.
+
+    An artifact is named by its path in the workspace. A matrix job's
+    artifacts get the job's slug in front (``test-3.11/report.xml``),
+    because every combination saves the same paths.
+    """
 
     def __init__(
-        self, store: Store, run: int, job: str, expire_in: float | None
+        self,
+        store: Store,
+        run: int,
+        job: str,
+        expire_in: float | None,
+        prefix: str | None = None,
     ) -> None:
         self.store = store
         self.run = run
         self.job = job
+        self.prefix = prefix
         self.expires: str | None = None
         if expire_in is not None:
             moment = datetime.now(UTC) + timedelta(seconds=expire_in)
@@ -101,14 +112,20 @@ class StoreArtifacts:
                 )
                 continue
             name = _artifact_name(relative.rstrip("/"))
+            if self.prefix is not None:
+                name = f"{self.prefix}/{name}"
             if name in self.names:
                 continue
             self.names.add(name)
-            # Another job's artifact of the same path keeps its name; this one
-            # gets the job's slug in front. A retry of the same job replaces
+            # Two jobs saving the same path: the first keeps the name and the
+            # other gets its slug in front. A retry of the same job replaces
             # its own earlier artifact.
             if self.store.artifact_job(self.run, name) not in (None, self.job):
                 name = f"{job_slug(self.job)}/{name}"
+                log.write(
+                    f"[lightci: another job saved {relative} first; this "
+                    f"one is saved as {name}]\n".encode()
+                )
             try:
                 record = self.store.add_artifact(
                     run=self.run,
@@ -432,7 +449,11 @@ class RunEngine:
             sink = None
             if plan.artifacts is not None:
                 sink = StoreArtifacts(
-                    self.store, self.run.number, plan.name, plan.artifacts.expire_in
+                    self.store,
+                    self.run.number,
+                    plan.name,
+                    plan.artifacts.expire_in,
+                    prefix=job.slug if plan.matrix else None,
                 )
             try:
                 status = self.executor.run_job(

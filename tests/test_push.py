@@ -573,3 +573,28 @@ def test_job_name_shown_with_substitution(server: Server) -> None:
     assert job["name"] == "build"
     assert job["display_name"] == "Compile on main"
     assert "Compile on main" in server.lightci("show", "1").stdout
+
+
+def test_matrix_artifacts_named_by_job(server: Server) -> None:
+    server.commit(
+        {
+            ".lightci.yml": """\
+                jobs:
+                  build:
+                    matrix:
+                      python: ["3.11", "3.12"]
+                    steps:
+                      - run: echo ${{ matrix.python }} > version.txt
+                    artifacts: [version.txt]
+                """
+        }
+    )
+    server.push()
+    server.wait_idle()
+
+    listing = server.lightci("artifacts", "1").stdout
+    names = sorted(line.split("\t")[0] for line in listing.splitlines())
+    assert names == ["build-3.11/version.txt", "build-3.12/version.txt"]
+    output = server.git_dir.parent / "v.txt"
+    server.lightci("artifact", "1", "build-3.12/version.txt", "-o", str(output))
+    assert output.read_text() == "3.12\n"
