@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import pygit2
 
 from lightci.executor import Executor, JobRequest, LocalExecutor, StepSpec, Workspace
-from lightci.logs import DEFAULT_MAX_LOG_BYTES, JobLog, LogSink
+from lightci.logs import DEFAULT_MAX_LOG_BYTES, JobLog, LogSink, strip_ansi
 from lightci.records import (
     CANCELLED,
     ERROR,
@@ -384,7 +384,8 @@ class RunEngine:
         job = self.records[plan.name]
         path = self.store.live_log_path(self.run.number, job.slug)
         raw_log = JobLog(path, max_bytes=self.max_log_bytes, echo=None)
-        log: LogSink = _Echo(raw_log, self, plan.name) if self.echo else raw_log
+        echo = _Echo(raw_log, self, plan.name) if self.echo else None
+        log: LogSink = echo if echo is not None else raw_log
         if self.log_filter is not None:
             log = self.log_filter(log)
         job.status = RUNNING
@@ -486,6 +487,8 @@ class RunEngine:
         close_filter = getattr(log, "close", None)
         if callable(close_filter):
             close_filter()
+        if echo is not None:
+            echo.close()
         raw_log.close()
         job.status = status
         job.finished = utc_now()
@@ -608,25 +611,41 @@ def _step_gate(
 
 
 class _Echo:
-    """Tees a job's log to the terminal, each line prefixed with the job name."""
+    """Tees a job's log to the terminal, each line prefixed with the job name.
+
+    Colours pass through only to a terminal, and never with NO_COLOR set;
+    the stored log keeps them either way.
+    """
 
     def __init__(self, log: JobLog, engine: RunEngine, name: str) -> None:
         self.log = log
         self.engine = engine
         self.prefix = f"[{name}] ".encode()
         self.partial = b""
+        echo = engine.echo
+        isatty = getattr(echo, "isatty", None)
+        self.colour = bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
 
     def write(self, data: bytes) -> None:
         self.log.write(data)
-        echo = self.engine.echo
-        if echo is None:
-            return
         text = self.partial + data
         lines = text.split(b"\n")
         self.partial = lines.pop()
-        if not lines:
+        if lines:
+            self._emit(b"".join(self.prefix + line + b"\n" for line in lines))
+
+    def close(self) -> None:
+        """Print a last line that had no newline."""
+        if self.partial:
+            self._emit(self.prefix + self.partial + b"\n")
+            self.partial = b""
+
+    def _emit(self, out: bytes) -> None:
+        echo = self.engine.echo
+        if echo is None:
             return
-        out = b"".join(self.prefix + line + b"\n" for line in lines)
+        if not self.colour:
+            out = strip_ansi(out)
         with self.engine._echo_lock:
             try:
                 echo.write(out)

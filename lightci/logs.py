@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 DEFAULT_MAX_LOG_BYTES = 16 * 1024 * 1024
+
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def strip_ansi(data: bytes) -> bytes:
+    """Remove ANSI escape sequences (colours, cursor moves) from output."""
+    return _ANSI.sub(b"", data)
 
 
 class LogSink(Protocol):

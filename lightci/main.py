@@ -135,7 +135,8 @@ def logs_command(
     ctx: click.Context, run: str, job: str | None, follow: bool, raw: bool
 ) -> None:
     """The logs of a run, or of one of its jobs."""
-    from lightci.commands.logs import print_logs, strip_ansi
+    from lightci.commands.logs import print_logs
+    from lightci.logs import strip_ansi
     from lightci.output import use_colour
 
     store = _store(ctx)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
@@ -10,12 +9,7 @@ from lightci.errors import LightciError
 from lightci.records import JobRecord, RunRecord
 from lightci.store import Store
 
-_ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _FOLLOW_POLL_SECONDS = 0.2
-
-
-def strip_ansi(data: bytes) -> bytes:
-    return _ANSI.sub(b"", data)
 
 
 def pick_jobs(run: RunRecord, job: str | None) -> list[JobRecord]:
