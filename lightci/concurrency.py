@@ -150,7 +150,10 @@ def claim_for_entry(store: Store, entry: queue.QueueEntry) -> list[str]:
     from lightci.pipeline import load_pipeline
     from lightci.plan import plan_jobs
 
-    found = store.read_pipeline(entry.new)
+    try:
+        found = store.read_pipeline(entry.new)
+    except PipelineError:
+        return []
     if found is None:
         return []
     filename, content = found

@@ -109,6 +109,9 @@ def execute(
         return run
     try:
         found = store.read_pipeline(run.commit)
+    except PipelineError as exc:
+        fail_run(store, run, exc.format())
+        return run
     except (KeyError, ValueError, pygit2.GitError) as exc:
         fail_run(store, run, f"commit {run.commit} cannot be read: {exc}")
         return run

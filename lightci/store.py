@@ -22,7 +22,7 @@ from typing import Any
 
 import pygit2
 
-from lightci.errors import LightciError
+from lightci.errors import LightciError, PipelineError
 from lightci.records import (
     ARTIFACTS_PREFIX,
     NOTES_REF,
@@ -493,13 +493,32 @@ class Store:
     # -- pipelines ---------------------------------------------------------
 
     def read_pipeline(self, commit: str) -> tuple[str, bytes] | None:
-        """Return (file name, content) of the pipeline in a commit's tree."""
+        """Return (file name, content) of the pipeline in a commit's tree.
+
+        Returns None when the commit has no pipeline file. Raises
+        PipelineError when the name is a folder or a symbolic link, which
+        lightci does not follow because it reads the commit, not a checkout.
+        """
         tree = self.repo.revparse_single(commit).peel(pygit2.Commit).tree
         for name in PIPELINE_FILES:
             try:
-                return name, _blob_data(tree, name)
+                entry = tree[name]
             except KeyError:
                 continue
+            if isinstance(entry, pygit2.Tree):
+                raise PipelineError(
+                    "is a folder in the commit; the pipeline must be a file",
+                    filename=name,
+                )
+            if entry.filemode == _MODE_LINK:
+                raise PipelineError(
+                    "is a symbolic link in the commit; lightci reads the "
+                    "pipeline from the commit and does not follow links, so "
+                    "commit the file itself",
+                    filename=name,
+                )
+            if isinstance(entry, pygit2.Blob):
+                return name, bytes(entry.data)
         return None
 
 

@@ -598,3 +598,42 @@ def test_matrix_artifacts_named_by_job(server: Server) -> None:
     output = server.git_dir.parent / "v.txt"
     server.lightci("artifact", "1", "build-3.12/version.txt", "-o", str(output))
     assert output.read_text() == "3.12\n"
+
+
+def test_pipeline_folder_or_link_is_error(server: Server) -> None:
+    folder = server.clone / ".lightci.yml"
+    folder.mkdir()
+    (folder / "inner.yml").write_text("jobs: {}\n")
+    git(server.clone, "add", "-A")
+    git(server.clone, "commit", "-q", "-m", "folder")
+    pushed = server.push()
+    server.wait_idle()
+    assert "is a folder" in pushed.stderr
+    assert show_json(server, 1)["message"] == (
+        ".lightci.yml: is a folder in the commit; the pipeline must be a file"
+    )
+
+    git(server.clone, "rm", "-q", "-r", ".lightci.yml")
+    (server.clone / "real.yml").write_text("jobs:\n  one:\n    steps: [echo ok]\n")
+    (server.clone / ".lightci.yml").symlink_to("real.yml")
+    git(server.clone, "add", "-A")
+    git(server.clone, "commit", "-q", "-m", "link")
+    server.push()
+    server.wait_idle()
+    assert "is a symbolic link" in show_json(server, 2)["message"]
+    validate = lightci(server.clone, "validate", check=False)
+    assert validate.returncode == 1
+    assert "is a symbolic link" in validate.stderr
+
+
+def test_artifact_to_missing_folder_is_user_error(server: Server) -> None:
+    server.commit(TWO_JOBS)
+    server.push()
+    server.wait_idle()
+
+    result = server.lightci(
+        "artifact", "1", "dist/out.txt", "-o", "/nonexistent/dir/x", check=False
+    )
+
+    assert result.returncode == 1
+    assert "cannot write artifact dist/out.txt to /nonexistent/dir/x" in result.stderr

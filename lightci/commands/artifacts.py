@@ -44,6 +44,17 @@ def format_artifacts(records: list[ArtifactRecord]) -> str:
 
 def save_artifact(store: Store, record: ArtifactRecord, output: str | None) -> str:
     """Write an artifact to ``output`` (a path, or ``-`` for stdout); return where."""
+    try:
+        return _save(store, record, output)
+    except OSError as exc:
+        where = exc.filename or output or "the current folder"
+        raise LightciError(
+            f"cannot write artifact {record.name} to {where}: {exc.strerror}; "
+            "give another path with -o"
+        ) from exc
+
+
+def _save(store: Store, record: ArtifactRecord, output: str | None) -> str:
     obj = store.artifact_object(record)
     default = Path(Path(record.name).name)
     if isinstance(obj, pygit2.Blob):

@@ -105,6 +105,8 @@ def _skip_reason(store: Store, commit: str, ref: str, remote_commit: str) -> str
 
     try:
         found = store.read_pipeline(commit)
+    except PipelineError:
+        return None  # run it, so that the run records the problem
     except (KeyError, ValueError, pygit2.GitError):
         return ""
     if found is None:
@@ -193,8 +195,11 @@ def post_commit(store: Store) -> str | None:
         commit = str(head.peel(pygit2.Commit).id)
     except (KeyError, pygit2.GitError):
         return None
-    if store.read_pipeline(commit) is None:
-        return None
+    try:
+        if store.read_pipeline(commit) is None:
+            return None
+    except PipelineError:
+        pass  # queue it anyway, so that the run records the problem
     reused = passed_tree(store, commit)
     if reused is not None:
         return (

@@ -49,12 +49,12 @@ def post_receive(store: Store, updates: list[tuple[str, str, str]]) -> list[str]
             commit = str(store.repo.revparse_single(new).peel(pygit2.Commit).id)
         except (KeyError, ValueError, pygit2.GitError):
             continue
-        found = store.read_pipeline(commit)
-        if found is None:
-            continue
-        filename, content = found
         problem = None
         try:
+            found = store.read_pipeline(commit)
+            if found is None:
+                continue
+            filename, content = found
             pipeline = load_pipeline(content, filename)
         except PipelineError as exc:
             problem = exc.format()

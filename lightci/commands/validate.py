@@ -32,8 +32,15 @@ def validate_file(path: Path) -> str:
 
     Raises PipelineError, located by file, line and key, when it is invalid.
     """
+    from lightci.errors import PipelineError
     from lightci.pipeline import load_pipeline
 
+    if path.name in PIPELINE_FILES and path.is_symlink():
+        raise PipelineError(
+            "is a symbolic link; a push reads the pipeline from the commit and "
+            "does not follow links, so commit the file itself",
+            filename=str(path),
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
