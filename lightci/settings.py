@@ -39,8 +39,8 @@ def _positive_int(config: pygit2.Config, key: str, default: int) -> int:
         value = 0
     if value <= 0:
         raise LightciError(
-            f"git config {key} is {raw!r}, not a positive whole number; "
-            f"fix it with `git config {key} N`"
+            f"git config {key} is {raw!r}, not a positive whole number (with "
+            f"an optional k, m or g suffix); fix it with `git config {key} N`"
         )
     return value
 

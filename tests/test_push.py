@@ -174,6 +174,8 @@ def test_invalid_pipeline_records_error(server: Server) -> None:
     assert "runs" in record["message"]
     notes = git(server.git_dir, "log", "--notes=lightci", "-1", "main").stdout
     assert "run 1 error" in notes
+    logs = server.lightci("logs", "1").stdout
+    assert logs.startswith("run 1 error: .lightci.yml:4: jobs.build.steps[0]")
 
 
 def test_ten_pushes_at_once(server: Server) -> None:

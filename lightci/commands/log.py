@@ -46,7 +46,9 @@ def _runs_of_revisions(
         try:
             walker.push(repo.revparse_single(rev).peel(pygit2.Commit).id)
         except (KeyError, ValueError, pygit2.GitError) as exc:
-            raise LightciError(f"unknown revision {rev!r}: {exc}") from exc
+            raise LightciError(
+                f"unknown revision {rev!r}; give a commit, branch or tag"
+            ) from exc
     runs: list[RunRecord] = []
     for commit in walker:
         note = store.read_note(str(commit.id))

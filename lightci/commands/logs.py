@@ -33,6 +33,11 @@ def print_logs(
 ) -> None:
     """Write the logs of one run; with ``follow``, keep writing until it ends."""
     run = store.require_run(number)
+    if not run.jobs and run.is_finished:
+        # A run that ended before any job (an invalid pipeline, say) has no
+        # log; its message is what there is to read.
+        write(f"run {number} {run.status}: {run.message or 'no jobs ran'}\n".encode())
+        return
     if not follow:
         for record in pick_jobs(run, job):
             if headers:

@@ -124,7 +124,9 @@ def _runs_of_revisions(store: Store, revs: Sequence[str]) -> list[PlacedRun]:
         try:
             walker.push(repo.revparse_single(rev).peel(pygit2.Commit).id)
         except (KeyError, ValueError, pygit2.GitError) as exc:
-            raise LightciError(f"unknown revision {rev!r}: {exc}") from exc
+            raise LightciError(
+                f"unknown revision {rev!r}; give a commit, branch or tag"
+            ) from exc
     runs: list[PlacedRun] = []
     for commit in walker:
         runs.extend(_newest_first(runs_of_commit(store, str(commit.id))))
