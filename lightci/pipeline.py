@@ -800,7 +800,7 @@ def load_pipeline(data: bytes, filename: str) -> Pipeline:
         document = load_yaml(text)
     except YamlError as error:
         raise PipelineError(
-            error.message + _quoting_hint(text, error.line),
+            error.message + _quoting_hint(text, error.line) + _tab_hint(text, error),
             filename=filename,
             line=error.line,
         ) from None
@@ -822,6 +822,17 @@ def load_pipeline(data: bytes, filename: str) -> Pipeline:
             key=format_path(problem.path),
         ) from None
     return pipeline
+
+
+def _tab_hint(text: str, error: YamlError) -> str:
+    # pyyaml reports a tab in indentation as a character that "cannot start
+    # any token", which does not say what to change.
+    if error.line is None or "cannot start any token" not in error.message:
+        return ""
+    lines = text.splitlines()
+    if error.line <= len(lines) and "\t" in lines[error.line - 1]:
+        return "; YAML does not allow tabs for indentation, use spaces"
+    return ""
 
 
 def _quoting_hint(text: str, line: int | None) -> str:

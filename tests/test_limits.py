@@ -1,4 +1,4 @@
-"""Limits that keep one pipeline from occupying the worker for hours."""
+"""Limits and hints that keep bad pipeline files from costing time."""
 
 from __future__ import annotations
 
@@ -53,3 +53,11 @@ def test_limit_itself_accepted() -> None:
 def test_unique_slugs_for_clashing_names() -> None:
     slugs = unique_slugs(["test (a/b)", "test (a-b)", "test a b", "build"])
     assert slugs == ["test-a-b", "test-a-b-2", "test-a-b-3", "build"]
+
+
+def test_tab_indentation_gets_hint() -> None:
+    with pytest.raises(PipelineError) as raised:
+        load_pipeline(b"jobs:\n\tbuild:\n    steps: [make]\n", ".lightci.yml")
+    assert raised.value.line == 2
+    assert "do not allow tabs" not in raised.value.message
+    assert "does not allow tabs for indentation" in raised.value.message
