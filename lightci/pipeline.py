@@ -202,6 +202,23 @@ def _check_condition(value: str) -> str:
 ConditionText = Annotated[str, AfterValidator(_check_condition)]
 
 
+# Keys of GitHub Actions and GitLab CI whose lightci name is not close in
+# spelling, so that difflib would not suggest it.
+_OTHER_TOOLS_KEYS = {
+    "continue-on-error": "allow-failure",
+    "allow_failure": "allow-failure",
+    "timeout-minutes": "timeout",
+    "script": "steps",
+    "variables": "env",
+    "strategy": "matrix",
+    "dependencies": "needs",
+    "rules": "if",
+    "only": "on",
+    "workflow": "on",
+    "parallel": "matrix",
+}
+
+
 class _Model(BaseModel):
     """Base of every pipeline model: frozen, and strict about keys."""
 
@@ -219,6 +236,9 @@ class _Model(BaseModel):
             if key in allowed:
                 continue
             close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            renamed = _OTHER_TOOLS_KEYS.get(str(key))
+            if renamed in allowed:
+                close = [renamed]
             hint = f"; did you mean '{close[0]}'?" if close else "."
             message = f"unknown key '{key}'{hint} Allowed keys: {', '.join(allowed)}"
             raise _invalid(message, line_at=(key,))
@@ -1124,7 +1144,15 @@ def _check_template(
         names = sorted(
             SUBSTITUTION_NAMES if allow_job else SUBSTITUTION_NAMES - {"job"}
         )
-        names.append("matrix.KEY")
+        if matrix_keys is not None:
+            names.append("matrix.KEY")
+        if expression.startswith("secrets."):
+            raise _Problem(
+                f"unknown expression '${{{{ {expression} }}}}'; a secret reaches "
+                "a job as an environment variable: list its name under the "
+                "job's `secrets:` and write $NAME in the step",
+                path,
+            )
         if allow_hash_files:
             names.append("hashFiles('pattern', ...)")
         raise _Problem(

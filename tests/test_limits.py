@@ -60,3 +60,18 @@ def test_tab_indentation_gets_hint() -> None:
         load_pipeline(b"jobs:\n\tbuild:\n    steps: [make]\n", ".lightci.yml")
     assert raised.value.line == 2
     assert "does not allow tabs for indentation" in raised.value.message
+
+
+def test_other_tools_key_gets_lightci_name() -> None:
+    text = b"jobs:\n  build:\n    continue-on-error: true\n    steps: [make]\n"
+    with pytest.raises(PipelineError) as raised:
+        load_pipeline(text, ".lightci.yml")
+    assert raised.value.line == 3
+    assert "did you mean 'allow-failure'?" in raised.value.message
+
+
+def test_secrets_expression_points_to_key() -> None:
+    text = b'jobs:\n  build:\n    steps: ["echo ${{ secrets.TOKEN }}"]\n'
+    with pytest.raises(PipelineError) as raised:
+        load_pipeline(text, ".lightci.yml")
+    assert "list its name under the job's `secrets:`" in raised.value.message
