@@ -86,18 +86,15 @@ def cache_size_limit(store: Store) -> int:
         raw = str(store.repo.config["lightci.cacheSize"])
     except KeyError:
         return DEFAULT_CACHE_SIZE
-    text = raw.strip().lower()
-    factor = 1
-    for suffix, multiple in (("k", 1024), ("m", 1024**2), ("g", 1024**3)):
-        if text.endswith(suffix):
-            text = text[:-1]
-            factor = multiple
-    if not text.isdigit():
+    from lightci.settings import parse_size
+
+    try:
+        return parse_size(raw)
+    except ValueError:
         raise LightciError(
             f"git config lightci.cacheSize is {raw!r}, not a size in bytes; "
             "fix it with `git config lightci.cacheSize 1g`"
-        )
-    return int(text) * factor
+        ) from None
 
 
 class CacheStore:

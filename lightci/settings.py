@@ -34,7 +34,7 @@ def _positive_int(config: pygit2.Config, key: str, default: int) -> int:
     if raw is None:
         return default
     try:
-        value = _parse_size(raw)
+        value = parse_size(raw)
     except ValueError:
         value = 0
     if value <= 0:
@@ -45,13 +45,16 @@ def _positive_int(config: pygit2.Config, key: str, default: int) -> int:
     return value
 
 
-def _parse_size(raw: str) -> int:
+def parse_size(raw: str) -> int:
+    """Parse bytes with an optional k, m or g suffix; raise ValueError if invalid."""
     text = raw.strip().lower()
     factor = 1
     for suffix, multiple in (("k", 1024), ("m", 1024**2), ("g", 1024**3)):
         if text.endswith(suffix):
             text = text[:-1]
             factor = multiple
+    if not text.isdigit():
+        raise ValueError(f"not a size in bytes: {raw!r}")
     return int(text) * factor
 
 

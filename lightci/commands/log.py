@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,8 @@ from lightci.output import relative_time, status_text
 from lightci.records import RunRecord, format_duration, note_key, short_ref
 
 if TYPE_CHECKING:
+    import pygit2
+
     from lightci.store import Store
 
 
@@ -33,9 +35,8 @@ def select_runs(
     return _runs_of_revisions(store, revs, limit)
 
 
-def _runs_of_revisions(
-    store: Store, revs: Sequence[str], limit: int | None
-) -> list[RunRecord]:
+def walk_revisions(store: Store, revs: Sequence[str]) -> Iterator[pygit2.Commit]:
+    """Yield the commits reachable from ``revs`` in ``git log`` order."""
     import pygit2
 
     repo = store.repo
@@ -49,8 +50,14 @@ def _runs_of_revisions(
             raise LightciError(
                 f"unknown revision {rev!r}; give a commit, branch or tag"
             ) from exc
+    yield from walker
+
+
+def _runs_of_revisions(
+    store: Store, revs: Sequence[str], limit: int | None
+) -> list[RunRecord]:
     runs: list[RunRecord] = []
-    for commit in walker:
+    for commit in walk_revisions(store, revs):
         note = store.read_note(str(commit.id))
         if not note:
             continue

@@ -14,11 +14,7 @@ import pygit2
 
 from lightci.errors import LightciError
 from lightci.output import relative_time, status_text
-from lightci.process import clean_environ
-from lightci.process import run as run_command
 from lightci.records import (
-    CLONES_PREFIX,
-    REMOTES_PREFIX,
     RunRecord,
     format_duration,
     short_ref,
@@ -63,22 +59,13 @@ def has_other_places(repo_path: Path | None) -> bool:
     Returns True when refs under ``refs/lightci/remotes/`` or
     ``refs/lightci/clones/`` may exist; a leftover empty folder also counts.
     """
-    found = run_command(
-        ["git", "-C", str(repo_path or Path.cwd()), "rev-parse", "--absolute-git-dir"],
-        env=clean_environ(),
-        check=False,
-    )
-    if found.returncode != 0:
-        return False
-    git_dir = Path(found.stdout.decode().strip())
-    prefixes = (REMOTES_PREFIX, CLONES_PREFIX)
-    if any((git_dir / prefix).is_dir() for prefix in prefixes):
-        return True
+    from lightci import gitread
+
     try:
-        packed = (git_dir / "packed-refs").read_bytes()
-    except OSError:
+        git_dir = gitread.find_git_dir(repo_path)
+    except LightciError:
         return False
-    return any(prefix.encode() in packed for prefix in prefixes)
+    return gitread.has_other_places(git_dir)
 
 
 def places_log(
@@ -116,19 +103,10 @@ def _newest_first(runs: list[PlacedRun]) -> list[PlacedRun]:
 
 
 def _runs_of_revisions(store: Store, revs: Sequence[str]) -> list[PlacedRun]:
-    repo = store.repo
-    walker = repo.walk(
-        None, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME
-    )
-    for rev in revs:
-        try:
-            walker.push(repo.revparse_single(rev).peel(pygit2.Commit).id)
-        except (KeyError, ValueError, pygit2.GitError) as exc:
-            raise LightciError(
-                f"unknown revision {rev!r}; give a commit, branch or tag"
-            ) from exc
+    from lightci.commands.log import walk_revisions
+
     runs: list[PlacedRun] = []
-    for commit in walker:
+    for commit in walk_revisions(store, revs):
         runs.extend(_newest_first(runs_of_commit(store, str(commit.id))))
     return runs
 
