@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import BinaryIO
@@ -198,6 +200,47 @@ def _passed_before(store: Store, entry: QueueEntry) -> dict[str, int]:
         if number is not None:
             passed[job.name] = number
     return passed
+
+
+def run_in_foreground(
+    store: Store,
+    entry: QueueEntry,
+    *,
+    origin: str | None,
+    echo: BinaryIO | None,
+) -> RunRecord:
+    """Run a numbered entry now in this process; Ctrl-C cancels the run."""
+    from lightci.worker import _cleanup_run
+
+    active = store.state_dir / "active" / str(entry.number)
+    active.parent.mkdir(parents=True, exist_ok=True)
+    active.write_text(f"{os.getpid()}\n")
+    record_queued(store, entry, origin=origin)
+    result: list[RunRecord] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(execute(store, entry, echo=echo, origin=origin))
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt:
+        flag = cancel_flag(store, entry.number)
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
+        sys.stderr.write(f"\nlightci: cancelling run {entry.number}...\n")
+        thread.join()
+    finally:
+        _cleanup_run(store, entry.number)
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def _load_secrets(store: Store) -> dict[str, str]:

@@ -9,9 +9,6 @@ never touched, and runs are recorded with the clone's id as their origin.
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
@@ -21,7 +18,7 @@ import pygit2
 from lightci.builds import passed_tree
 from lightci.errors import PipelineError
 from lightci.queue import ZERO_ID, QueueEntry, enqueue
-from lightci.records import PASSED, RunRecord, short_ref
+from lightci.records import PASSED, short_ref
 from lightci.store import Store
 from lightci.sync import clone_id
 
@@ -84,6 +81,8 @@ def pre_push(
         )
         err.write(f"lightci: run {entry.number}: {short_ref(ref)} at {commit[:10]}\n")
         err.flush()
+        from lightci.runner import run_in_foreground
+
         run = run_in_foreground(store, entry, origin=origin, echo=echo)
         if run.status != PASSED:
             detail = f": {run.message}" if run.message else ""
@@ -142,44 +141,6 @@ def _has_commit(repo: pygit2.Repository, commit: str) -> bool:
     except (KeyError, ValueError, pygit2.GitError):
         return False
     return True
-
-
-def run_in_foreground(
-    store: Store, entry: QueueEntry, *, origin: str, echo: BinaryIO | None
-) -> RunRecord:
-    """Run a numbered entry now in this process; Ctrl-C cancels the run."""
-    from lightci.runner import cancel_flag, execute, record_queued
-    from lightci.worker import _cleanup_run
-
-    active = store.state_dir / "active" / str(entry.number)
-    active.parent.mkdir(parents=True, exist_ok=True)
-    active.write_text(f"{os.getpid()}\n")
-    record_queued(store, entry, origin=origin)
-    result: list[RunRecord] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(execute(store, entry, echo=echo, origin=origin))
-        except BaseException as exc:  # re-raised in the calling thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.2)
-    except KeyboardInterrupt:
-        flag = cancel_flag(store, entry.number)
-        flag.parent.mkdir(parents=True, exist_ok=True)
-        flag.touch()
-        sys.stderr.write(f"\nlightci: cancelling run {entry.number}...\n")
-        thread.join()
-    finally:
-        _cleanup_run(store, entry.number)
-    if failure:
-        raise failure[0]
-    return result[0]
 
 
 def post_commit(store: Store) -> str | None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
 
 import pygit2
 
@@ -41,7 +39,6 @@ def run_foreground(
     store: Store, rev: str, *, event: str = "manual", stream: bool = True
 ) -> RunRecord:
     """Run the pipeline of ``rev`` now, streaming output; Ctrl-C cancels it."""
-    from lightci.runner import cancel_flag, execute
     from lightci.sync import local_origin
 
     # A run recorded in a clone carries the clone's id, so that its note
@@ -54,36 +51,9 @@ def run_foreground(
             f"commit {commit[:12]} has no .lightci.yml; write one with "
             "`lightci init` and commit it"
         )
+    from lightci.runner import run_in_foreground
+
     number = store.allocate_number()
     entry = QueueEntry(number=number, ref=ref, old=ZERO_ID, new=commit, event=event)
-    active = store.state_dir / "active" / str(number)
-    active.parent.mkdir(parents=True, exist_ok=True)
-    active.write_text(f"{os.getpid()}\n")
-    result: list[RunRecord] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            echo = sys.stdout.buffer if stream else None
-            result.append(execute(store, entry, echo=echo, origin=origin))
-        except BaseException as exc:  # re-raised in the calling thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.2)
-    except KeyboardInterrupt:
-        flag = cancel_flag(store, number)
-        flag.parent.mkdir(parents=True, exist_ok=True)
-        flag.touch()
-        sys.stderr.write(f"\nlightci: cancelling run {number}...\n")
-        thread.join()
-    finally:
-        from lightci.worker import _cleanup_run
-
-        _cleanup_run(store, number)
-    if failure:
-        raise failure[0]
-    return result[0]
+    echo = sys.stdout.buffer if stream else None
+    return run_in_foreground(store, entry, origin=origin, echo=echo)
