@@ -5,8 +5,9 @@ jobs, with ``${{ ... }}`` filled in for the run. They are recorded when the
 run is queued, in ``<git_dir>/lightci/groups/<N>`` (JSON). A newer run
 whose group has ``cancel-in-progress: true`` cancels the older unfinished
 runs that share that group, queued or running. Without it, the newer run
-waits: the worker runs one run at a time in number order, and a run started
-in the foreground with ``lightci run`` waits in ``wait_for_groups``.
+waits: the worker starts runs in number order and does not start one whose
+group a running run holds, and a run started in the foreground with
+``lightci run`` waits in ``wait_for_groups``.
 
 NOTE: a job-level group cancels or waits for the whole older run, because
 a run is the unit the queue and the cancel flag know about.
@@ -175,8 +176,9 @@ def wait_for_groups(
 ) -> None:
     """Block until no older unfinished run shares a group with run ``number``.
 
-    The worker already runs one run at a time, so this waits only for a run
-    that ``lightci run`` started in the foreground, or the other way round.
+    The worker does not start a run whose group a running run holds, so
+    this waits for a run that ``lightci run`` started in the foreground, or
+    for a group recorded only when the run started.
     """
     keys = {group.key for group in groups}
     if not keys:

@@ -14,6 +14,7 @@ from lightci.logs import DEFAULT_MAX_LOG_BYTES
 @dataclass(frozen=True)
 class Settings:
     max_parallel: int
+    max_runs: int
     max_log_size: int
     url: str | None
     kill_grace: float
@@ -77,6 +78,7 @@ def load_settings(repo: pygit2.Repository) -> Settings:
         ) from exc
     return Settings(
         max_parallel=_positive_int(config, "lightci.maxParallel", os.cpu_count() or 1),
+        max_runs=_positive_int(config, "lightci.maxRuns", 1),
         max_log_size=_positive_int(config, "lightci.maxLogSize", DEFAULT_MAX_LOG_BYTES),
         url=_get(config, "lightci.url"),
         kill_grace=grace,

@@ -17,10 +17,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from lightci import queue
+from lightci.errors import LightciError
 from lightci.process import clean_environ
 from lightci.records import ERROR, FINISHED_STATUSES, QUEUED, RUNNING, utc_now
 from lightci.store import Store
@@ -101,44 +103,90 @@ def serve_queue(git_dir: Path, poll: float) -> None:
 
 
 def drain(store: Store) -> int:
-    from lightci.runner import execute
+    """Run the queued runs, oldest first; return how many ran.
+
+    ``lightci.maxRuns`` (default 1) runs go at once; each run's jobs then
+    go up to ``lightci.maxParallel`` at once. Runs that share a concurrency
+    group never overlap.
+    """
+    from lightci.settings import load_settings
     from lightci.sync import local_origin
 
     origin = local_origin(store.repo)
+    try:
+        max_runs = load_settings(store.repo).max_runs
+    except LightciError as exc:
+        logger.error("%s; running one run at a time", exc)
+        max_runs = 1
     recorder = _QueueRecorder(store.git_dir, origin)
     recorder.start()
-    count = 0
     try:
+        return _drain(store, recorder, origin, max_runs)
+    finally:
+        recorder.stop()
+
+
+def _drain(
+    store: Store, recorder: _QueueRecorder, origin: str | None, max_runs: int
+) -> int:
+    from lightci.concurrency import read_groups
+
+    count = 0
+    running: dict[int, Future[None]] = {}
+    busy: dict[int, set[str]] = {}
+    with ThreadPoolExecutor(max_workers=max_runs) as pool:
         while True:
             with recorder.lock:
                 entries = queue.read_entries(store.state_dir)
-                if not entries:
-                    return count
                 recorder.record(store, entries)
-            entry = entries[0]
-            active = store.state_dir / "active" / str(entry.number)
-            active.parent.mkdir(parents=True, exist_ok=True)
-            active.write_text(f"{os.getpid()}\n")
-            logger.info(
-                "run %d started: %s at %s", entry.number, entry.ref, entry.new[:12]
+            waiting = [entry for entry in entries if entry.number not in running]
+            if not waiting and not running:
+                return count
+            taken = set().union(*busy.values()) if busy else set()
+            for entry in waiting:
+                if len(running) >= max_runs:
+                    break
+                keys = {group.key for group in read_groups(store, entry.number)}
+                if keys & taken:
+                    continue
+                future = pool.submit(_run_entry, store.git_dir, entry, origin)
+                running[entry.number] = future
+                busy[entry.number] = keys
+                taken |= keys
+            done, _ = wait(
+                list(running.values()), timeout=0.5, return_when=FIRST_COMPLETED
             )
-            try:
-                run = execute(store, entry, origin=origin)
-                logger.info("run %d finished: %s", entry.number, run.status)
-            except Exception as exc:
-                logger.exception("run %d crashed the worker", entry.number)
-                _finish_as_error(
-                    store,
-                    entry.number,
-                    "lightci failed while running this run "
-                    f"({type(exc).__name__}: {exc}); the traceback is in "
-                    f"{store.state_dir / 'worker.log'}",
-                )
-            finally:
-                _cleanup_run(store, entry.number)
-            count += 1
+            for number in [n for n, future in running.items() if future in done]:
+                del running[number]
+                del busy[number]
+                count += 1
+
+
+def _run_entry(git_dir: Path, entry: queue.QueueEntry, origin: str | None) -> None:
+    """Run one entry to the end; every failure is recorded, none is raised."""
+    from lightci.runner import execute
+
+    # Each run has its own Store, so runs in parallel threads share no
+    # pygit2 objects.
+    store = Store.open(git_dir)
+    active = store.state_dir / "active" / str(entry.number)
+    active.parent.mkdir(parents=True, exist_ok=True)
+    active.write_text(f"{os.getpid()}\n")
+    logger.info("run %d started: %s at %s", entry.number, entry.ref, entry.new[:12])
+    try:
+        run = execute(store, entry, origin=origin)
+        logger.info("run %d finished: %s", entry.number, run.status)
+    except Exception as exc:
+        logger.exception("run %d crashed the worker", entry.number)
+        _finish_as_error(
+            store,
+            entry.number,
+            "lightci failed while running this run "
+            f"({type(exc).__name__}: {exc}); the traceback is in "
+            f"{store.state_dir / 'worker.log'}",
+        )
     finally:
-        recorder.stop()
+        _cleanup_run(store, entry.number)
 
 
 class _QueueRecorder(threading.Thread):

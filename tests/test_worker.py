@@ -75,3 +75,28 @@ def test_corrupt_record_is_crash_with_log(server: Server, tmp_path: Path) -> Non
     assert "internal error" in result.stderr
     crash_log = Path(result.stderr.split("the traceback is in ")[1].strip())
     assert "JSONDecodeError" in crash_log.read_text()
+
+
+def test_max_runs_runs_branches_in_parallel(server: Server, tmp_path: Path) -> None:
+    git(server.git_dir, "config", "lightci.maxRuns", "2")
+    gate = tmp_path / "gate"
+    pipeline = (
+        "jobs:\n  wait:\n    steps:\n"
+        f"      - touch {tmp_path}/started-$LIGHTCI_BRANCH\n"
+        f"      - 'while [ ! -e {gate} ]; do sleep 0.1; done'\n"
+    )
+    server.commit({".lightci.yml": pipeline})
+    server.push("HEAD:refs/heads/one", "HEAD:refs/heads/two")
+    try:
+        deadline = time.monotonic() + 60
+        started = tmp_path / "started-one", tmp_path / "started-two"
+        while not all(path.exists() for path in started):
+            assert time.monotonic() < deadline, "both runs never ran at once"
+            time.sleep(0.1)
+        out = server.lightci("log", "--json").stdout
+        assert [run["status"] for run in json.loads(out)] == ["running", "running"]
+    finally:
+        gate.touch()
+    server.wait_idle()
+    out = server.lightci("log", "--json").stdout
+    assert [run["status"] for run in json.loads(out)] == ["passed", "passed"]
