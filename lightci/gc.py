@@ -11,7 +11,8 @@ What it removes:
 
 The notes under ``refs/notes/lightci`` stay: they are the one-line summary
 history of each commit, and they cost a few bytes per run. Deleting the refs
-makes the objects unreachable, and ``git gc --prune=now`` then removes them.
+makes the objects unreachable, and ``lightci gc --prune`` then removes them
+with ``git gc --prune=now``, with the worker kept out.
 """
 
 from __future__ import annotations
@@ -176,3 +177,23 @@ def _drop_finished_state(store: Store) -> None:
 
 def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def prune_objects(store: Store) -> str:
+    """Run ``git gc --prune=now`` while holding the worker lock; return a summary.
+
+    ``--prune=now`` deletes every unreachable object at once, including the
+    ones a worker has just written for a record whose ref it has not moved
+    yet; run during a run, it leaves refs pointing at missing objects. The
+    worker lock keeps workers out meanwhile: one started by a hook exits and
+    leaves its runs queued, and this function starts a worker afterwards.
+    """
+    from lightci import queue
+    from lightci.process import git
+    from lightci.worker import spawn_worker, worker_lock
+
+    with worker_lock(store.state_dir, wait=True):
+        git(store.git_dir, "gc", "--quiet", "--prune=now")
+    if queue.read_entries(store.state_dir):
+        spawn_worker(store.git_dir)
+    return "ran git gc --prune=now while no worker was running"

@@ -380,10 +380,15 @@ def retry_command(ctx: click.Context, run: int, failed: bool) -> None:
 
 @cli.command("gc")
 @click.option("--dry-run", is_flag=True, help="List what would go; remove nothing.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Then run `git gc --prune=now` while no worker runs, to free the space.",
+)
 @click.pass_context
-def gc_command(ctx: click.Context, dry_run: bool) -> None:
+def gc_command(ctx: click.Context, dry_run: bool, prune: bool) -> None:
     """Drop runs and artifacts past their retention, so `git gc` can reclaim them."""
-    from lightci.gc import collect
+    from lightci.gc import collect, prune_objects
 
     store = _store(ctx)
     lines = collect(store, dry_run=dry_run)
@@ -392,8 +397,10 @@ def gc_command(ctx: click.Context, dry_run: bool) -> None:
         click.echo(f"{verb} {line}")
     if not lines:
         click.echo("nothing to remove")
-    elif not dry_run:
-        click.echo("run `git gc --prune=now` to reclaim the space")
+    if prune and not dry_run:
+        click.echo(prune_objects(store))
+    elif lines and not dry_run:
+        click.echo("run `lightci gc --prune` to reclaim the space")
 
 
 @cli.command("init")

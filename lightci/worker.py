@@ -45,13 +45,16 @@ def setup_logging(state_dir: Path) -> None:
 
 
 @contextmanager
-def worker_lock(state_dir: Path) -> Iterator[bool]:
-    """Hold the repository's worker lock if it is free; yield whether it was."""
+def worker_lock(state_dir: Path, *, wait: bool = False) -> Iterator[bool]:
+    """Hold the repository's worker lock; yield whether it was taken.
+
+    Without ``wait``, a lock held by another process yields False at once.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(state_dir / "worker.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return

@@ -100,3 +100,35 @@ def test_max_runs_runs_branches_in_parallel(server: Server, tmp_path: Path) -> N
     server.wait_idle()
     out = server.lightci("log", "--json").stdout
     assert [run["status"] for run in json.loads(out)] == ["passed", "passed"]
+
+
+def test_gc_prune_waits_for_worker(server: Server, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    started = tmp_path / "started"
+    step = f"touch {started}; while [ ! -e {gate} ]; do sleep 0.1; done"
+    server.commit({".lightci.yml": f"jobs:\n  wait:\n    steps: ['{step}']\n"})
+    server.push()
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.1)
+    prune = subprocess.Popen(
+        [*LIGHTCI, "gc", "--prune"],
+        cwd=server.git_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1)
+        assert prune.poll() is None, "git gc --prune=now ran during a run"
+    finally:
+        gate.touch()
+    out, err = prune.communicate(timeout=120)
+    assert prune.returncode == 0, err
+    assert "ran git gc --prune=now while no worker was running" in out
+    server.wait_idle()
+    assert git(server.git_dir, "fsck", "--strict").returncode == 0
+    assert (
+        json.loads(server.lightci("show", "1", "--json").stdout)["status"] == "passed"
+    )
