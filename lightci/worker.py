@@ -284,27 +284,41 @@ def _stop_leftover_groups(path: Path) -> None:
         stop_process_group(group, grace=1.0)
 
 
-def _finish_as_error(store: Store, number: int, message: str) -> None:
+def _finish_as_error(
+    store: Store, number: int, message: str, *, status: str = ERROR
+) -> None:
+    """Finish a run whose worker stopped, keeping the logs it wrote.
+
+    A run that is already finished gets its note lines written again,
+    because the worker may have died between the record and the notes.
+    """
+    from lightci.builds import record_finished
+
     run = store.read_run(number, with_jobs=True)
-    if run is None or run.status in FINISHED_STATUSES:
+    if run is None:
+        return
+    if run.status in FINISHED_STATUSES:
+        store.set_note_line(run)
+        record_finished(store, run)
         return
     logs = {}
     for job in run.jobs:
         if job.status in (QUEUED, RUNNING):
-            job.status = ERROR
+            job.status = status
             job.reason = message
             job.finished = utc_now()
             for step in job.steps:
                 if step.status in (QUEUED, RUNNING):
-                    step.status = ERROR
+                    step.status = status
         live = store.live_log_path(number, job.slug)
         if live.exists():
             logs[job.slug] = live
-    run.status = ERROR
+    run.status = status
     run.message = message
     run.finished = utc_now()
-    store.write_run(run, message=f"run {number}: error\n", jobs=run.jobs, logs=logs)
+    store.write_run(run, message=f"run {number}: {status}\n", jobs=run.jobs, logs=logs)
     store.set_note_line(run)
+    record_finished(store, run)
 
 
 def _cleanup_run(store: Store, number: int) -> None:

@@ -132,3 +132,30 @@ def test_gc_prune_waits_for_worker(server: Server, tmp_path: Path) -> None:
     assert (
         json.loads(server.lightci("show", "1", "--json").stdout)["status"] == "passed"
     )
+
+
+def test_recovery_rewrites_stale_note(server: Server) -> None:
+    from lightci.records import RUNNING
+    from lightci.store import Store
+
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
+    server.push()
+    server.wait_idle()
+    store = Store.open(server.git_dir)
+    run = store.read_run(1)
+    assert run is not None
+    run.status = RUNNING
+    store.set_note_line(run)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    active = server.git_dir / "lightci" / "active"
+    active.mkdir(exist_ok=True)
+    (active / "1").write_text(f"{dead.pid}\n")
+    stale = git(server.git_dir, "notes", "--ref=lightci", "show", run.commit).stdout
+    assert stale.startswith("run 1 running")
+
+    server.lightci("worker")
+
+    note = git(server.git_dir, "notes", "--ref=lightci", "show", run.commit).stdout
+    assert note.startswith("run 1 passed")
+    assert not (active / "1").exists()
