@@ -8,7 +8,6 @@ the run refs from their files and reads the records through one long-lived
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,14 @@ from types import TracebackType
 
 from lightci.errors import LightciError
 from lightci.process import clean_environ
-from lightci.records import CLONES_PREFIX, REMOTES_PREFIX, RUNS_PREFIX, RunRecord
+from lightci.records import (
+    CLONES_PREFIX,
+    REMOTES_PREFIX,
+    RUNS_PREFIX,
+    RecordError,
+    RunRecord,
+    parse_summary,
+)
 
 
 def find_git_dir(start: Path | None) -> Path:
@@ -57,6 +63,7 @@ class GitReader:
 
     def __init__(self, git_dir: Path) -> None:
         self.git_dir = git_dir
+        self.warnings: list[str] = []
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> GitReader:
@@ -112,7 +119,15 @@ class GitReader:
 
     def read_runs(self, numbers: Sequence[int]) -> list[RunRecord]:
         blobs = self.read([f"{RUNS_PREFIX}{number}:run.json" for number in numbers])
-        return [RunRecord.from_summary(json.loads(blob)) for blob in blobs if blob]
+        runs = []
+        for blob in blobs:
+            if not blob:
+                continue
+            try:
+                runs.append(parse_summary(blob))
+            except RecordError as exc:
+                self.warnings.append(str(exc))
+        return runs
 
     def subjects(self, commits: Sequence[str]) -> dict[str, str]:
         """Return the first line of each commit's message."""

@@ -57,8 +57,10 @@ def log_command(
     from lightci.output import emit, use_colour
 
     git_dir = find_git_dir(ctx.obj["repo"])
+    warnings: list[str] = []
     if not revs and not as_json and not has_other_places(git_dir):
-        runs, subjects = log.recent_runs(git_dir, limit)
+        runs, subjects = log.recent_runs(git_dir, limit, warnings)
+        _warn(warnings)
         emit(log.format_log(runs, subjects, colour=use_colour()))
         return
     from lightci.commands.remote import places_log
@@ -73,11 +75,17 @@ def log_command(
             emit(placed)
         return
     store = _store(ctx)
-    runs = log.select_runs(store, revs, limit)
+    runs = log.select_runs(store, revs, limit, warnings)
+    _warn(warnings)
     if as_json:
         click.echo(log.format_log_json(store, runs), nl=False)
     else:
         emit(log.format_log(runs, log.subjects_of(store, runs), colour=use_colour()))
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"lightci: skipped: {warning}", err=True)
 
 
 @cli.command("show")

@@ -7,12 +7,20 @@ import nothing heavy, so the quick read-only commands stay fast.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from lightci.errors import LightciError
+
 FORMAT_VERSION = 1
+
+
+class RecordError(LightciError):
+    """A stored record that this version of lightci cannot read."""
+
 
 RUNS_PREFIX = "refs/lightci/runs/"
 ARTIFACTS_PREFIX = "refs/lightci/artifacts/"
@@ -190,12 +198,28 @@ class RunRecord:
 
     @classmethod
     def from_summary(cls, data: dict[str, Any]) -> RunRecord:
-        version = data.get("format", 1)
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ValueError(
-                f"run record format {version} is newer than this lightci "
-                f"understands ({FORMAT_VERSION}); upgrade lightci"
-            )
+        """Build a run from its run.json; raise RecordError if that is unreadable."""
+        number = data.get("number", "?") if isinstance(data, dict) else "?"
+        version = data.get("format", 1) if isinstance(data, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool):
+            if version > FORMAT_VERSION:
+                raise RecordError(
+                    f"run {number} is stored in record format {version}, newer "
+                    f"than this lightci reads ({FORMAT_VERSION}); upgrade lightci"
+                )
+            if version >= 1:
+                try:
+                    return cls._from_valid_summary(data)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise RecordError(
+                        f"run {number} has an invalid record ({exc!r} in run.json)"
+                    ) from exc
+        raise RecordError(
+            f"run {number} has an invalid record format {version!r} in run.json"
+        )
+
+    @classmethod
+    def _from_valid_summary(cls, data: dict[str, Any]) -> RunRecord:
         run = cls(
             number=int(data["number"]),
             commit=data["commit"],
@@ -266,3 +290,14 @@ def note_key(line: str) -> str:
     if len(parts) >= 3 and parts[0] == "run" and parts[2].startswith("@"):
         return " ".join(parts[:3])
     return " ".join(parts[:2])
+
+
+def parse_summary(raw: bytes) -> RunRecord:
+    """Parse a run.json blob; raise RecordError if it cannot be read."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise RecordError(f"a run has an invalid run.json: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RecordError("a run has an invalid run.json: not a JSON object")
+    return RunRecord.from_summary(data)

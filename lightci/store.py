@@ -33,6 +33,7 @@ from lightci.records import (
     RunRecord,
     note_key,
     note_line,
+    parse_summary,
 )
 
 __all__ = [
@@ -146,8 +147,7 @@ class Store:
         return run
 
     def _run_from_tree(self, tree: pygit2.Tree, *, with_jobs: bool) -> RunRecord:
-        data = json.loads(_blob_data(tree, "run.json"))
-        run = RunRecord.from_summary(data)
+        run = parse_summary(_blob_data(tree, "run.json"))
         if with_jobs:
             jobs = []
             for summary in run.jobs:

@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import LIGHTCI, Server, git
 
 
@@ -40,7 +41,7 @@ def test_worker_service_drains_queue(server: Server) -> None:
         service.wait(timeout=10)
 
 
-def test_corrupt_record_is_crash_with_log(server: Server, tmp_path: Path) -> None:
+def test_corrupt_record_is_user_error(server: Server) -> None:
     server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
     server.push()
     server.wait_idle()
@@ -71,10 +72,31 @@ def test_corrupt_record_is_crash_with_log(server: Server, tmp_path: Path) -> Non
 
     result = server.lightci("show", "1", check=False)
 
-    assert result.returncode == 3
-    assert "internal error" in result.stderr
-    crash_log = Path(result.stderr.split("the traceback is in ")[1].strip())
-    assert "JSONDecodeError" in crash_log.read_text()
+    assert result.returncode == 1
+    assert "a run has an invalid run.json" in result.stderr
+
+
+def test_bug_exits_3_with_traceback_file(
+    server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lightci.main import main
+    from lightci.store import Store
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated bug in lightci")
+
+    # A stand-in for a bug: no input makes lightci raise an unexpected error
+    # on purpose, and the handler's job is what this test checks.
+    monkeypatch.setattr(Store, "read_run", broken)
+    monkeypatch.chdir(server.git_dir)
+
+    code = main(["show", "1"])
+
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "internal error" in err
+    crash_log = Path(err.split("the traceback is in ")[1].strip())
+    assert "simulated bug in lightci" in crash_log.read_text()
 
 
 def test_max_runs_runs_branches_in_parallel(server: Server, tmp_path: Path) -> None:
@@ -159,3 +181,44 @@ def test_recovery_rewrites_stale_note(server: Server) -> None:
     note = git(server.git_dir, "notes", "--ref=lightci", "show", run.commit).stdout
     assert note.startswith("run 1 passed")
     assert not (active / "1").exists()
+
+
+def test_newer_record_format_is_reported(server: Server) -> None:
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
+    server.push("HEAD:refs/heads/main", "HEAD:refs/heads/other")
+    server.wait_idle()
+    record = git(server.git_dir, "cat-file", "blob", "refs/lightci/runs/2:run.json")
+    newer = record.stdout.replace('"format": 1', '"format": 2')
+    blob = (
+        subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=server.git_dir,
+            input=newer.encode(),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    tree = (
+        subprocess.run(
+            ["git", "mktree"],
+            cwd=server.git_dir,
+            input=f"100644 blob {blob}\trun.json\n".encode(),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    commit = git(server.git_dir, "commit-tree", tree, "-m", "newer").stdout.strip()
+    git(server.git_dir, "update-ref", "refs/lightci/runs/2", commit)
+
+    shown = server.lightci("show", "2", check=False)
+    listed = server.lightci("log")
+
+    assert shown.returncode == 1
+    assert "record format 2, newer than this lightci reads (1)" in shown.stderr
+    assert "#1 " in listed.stdout
+    assert "#2 " not in listed.stdout
+    assert "skipped: run 2 is stored in record format 2" in listed.stderr

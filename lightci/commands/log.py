@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 from lightci.errors import LightciError
 from lightci.output import relative_time, status_text
-from lightci.records import RunRecord, format_duration, note_key, short_ref
+from lightci.records import (
+    RecordError,
+    RunRecord,
+    format_duration,
+    note_key,
+    short_ref,
+)
 
 if TYPE_CHECKING:
     import pygit2
@@ -18,21 +24,34 @@ if TYPE_CHECKING:
 
 
 def select_runs(
-    store: Store, revs: Sequence[str], limit: int | None
+    store: Store,
+    revs: Sequence[str],
+    limit: int | None,
+    warnings: list[str] | None = None,
 ) -> list[RunRecord]:
     """Return the runs to list, newest first.
 
     Without revisions, all runs by number. With revisions, the runs of the
     commits reachable from them, found through the commits' notes in
-    ``git log`` order.
+    ``git log`` order. A record this lightci cannot read is left out, and
+    the reason added to ``warnings``.
     """
     if not revs:
         numbers = store.run_numbers()
         if limit is not None:
             numbers = numbers[:limit]
-        runs = [store.read_run(number) for number in numbers]
+        runs = [_read(store, number, warnings) for number in numbers]
         return [run for run in runs if run is not None]
-    return _runs_of_revisions(store, revs, limit)
+    return _runs_of_revisions(store, revs, limit, warnings)
+
+
+def _read(store: Store, number: int, warnings: list[str] | None) -> RunRecord | None:
+    try:
+        return store.read_run(number)
+    except RecordError as exc:
+        if warnings is not None:
+            warnings.append(str(exc))
+        return None
 
 
 def walk_revisions(store: Store, revs: Sequence[str]) -> Iterator[pygit2.Commit]:
@@ -54,7 +73,7 @@ def walk_revisions(store: Store, revs: Sequence[str]) -> Iterator[pygit2.Commit]
 
 
 def _runs_of_revisions(
-    store: Store, revs: Sequence[str], limit: int | None
+    store: Store, revs: Sequence[str], limit: int | None, warnings: list[str] | None
 ) -> list[RunRecord]:
     runs: list[RunRecord] = []
     for commit in walk_revisions(store, revs):
@@ -67,7 +86,7 @@ def _runs_of_revisions(
             if len(key) == 2 and key[1].isdigit():
                 numbers.append(int(key[1]))
         for number in sorted(numbers, reverse=True):
-            run = store.read_run(number)
+            run = _read(store, number, warnings)
             if run is not None:
                 runs.append(run)
         if limit is not None and len(runs) >= limit:
@@ -76,7 +95,7 @@ def _runs_of_revisions(
 
 
 def recent_runs(
-    git_dir: Path, limit: int | None
+    git_dir: Path, limit: int | None, warnings: list[str] | None = None
 ) -> tuple[list[RunRecord], dict[str, str]]:
     """Return the newest runs and their commits' subjects, without pygit2."""
     from lightci.gitread import GitReader
@@ -92,6 +111,8 @@ def recent_runs(
         runs.extend(waiting[number] for number in wanted if number in waiting)
         runs.sort(key=lambda run: run.number, reverse=True)
         subjects = reader.subjects(sorted({run.commit for run in runs}))
+        if warnings is not None:
+            warnings.extend(reader.warnings)
     return runs, subjects
 
 

@@ -20,7 +20,7 @@ import bottle
 import pygit2
 
 from lightci import refs
-from lightci.records import STATUSES, short_ref
+from lightci.records import STATUSES, RecordError, short_ref
 from lightci.viewer import downloads, githttp, pages, queries
 from lightci.viewer.ansi import AnsiRenderer
 from lightci.viewer.badge import render_badge
@@ -188,6 +188,10 @@ class Viewer:
                 raise bottle.HTTPError(404, str(exc)) from None
             except pages.BadRequest as exc:
                 raise bottle.HTTPError(400, str(exc)) from None
+            except RecordError as exc:
+                # A record this lightci cannot read: say which and why.
+                logger.warning("%s: %s", bottle.request.fullpath, exc)
+                raise bottle.HTTPError(500, str(exc)) from None
             except Exception:
                 logger.exception(
                     "%s %s failed", bottle.request.method, bottle.request.fullpath

@@ -8,7 +8,6 @@ so a cached summary is never stale.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 import pygit2
 
 from lightci import refs
-from lightci.records import RunRecord, short_ref
+from lightci.records import RecordError, RunRecord, parse_summary, short_ref
 from lightci.store import RUNS_PREFIX, Store
 
 PAGE_SIZE = 50
@@ -69,7 +68,12 @@ def run_summary(store: Store, number: int) -> RunRecord | None:
         if not isinstance(commit, pygit2.Commit):
             return None
         blob = commit.tree["run.json"]
-        run = RunRecord.from_summary(json.loads(blob.data))
+        try:
+            run = parse_summary(blob.data)
+        except RecordError:
+            # Listed pages skip a record this lightci cannot read; the run's
+            # own page says why.
+            return None
         SUMMARIES.put(key, run)
     return run
 
