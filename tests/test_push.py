@@ -639,3 +639,32 @@ def test_artifact_to_missing_folder_is_user_error(server: Server) -> None:
 
     assert result.returncode == 1
     assert "cannot write artifact dist/out.txt to /nonexistent/dir/x" in result.stderr
+
+
+def test_just_queued_run_seen_everywhere(server: Server, tmp_path: Path) -> None:
+    hook = server.git_dir / "hooks" / "post-receive"
+    hook.write_text(hook.read_text().replace("    setsid ", "    true "))
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo hi]\n"})
+    server.push()
+    server.wait_idle()
+    server.commit({"second": "x\n"})
+    pushed = server.push()
+    assert "run 2 queued" in pushed.stderr
+    assert not (server.git_dir / "refs" / "lightci" / "runs" / "2").exists()
+
+    status = server.lightci("status", "main", check=False)
+    assert status.returncode == 2
+    assert "queued (run 2)" in status.stdout
+    follow = subprocess.Popen(
+        [*LIGHTCI, "logs", "2", "--follow"],
+        cwd=server.git_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    assert follow.poll() is None
+    server.lightci("worker")
+    out, err = follow.communicate(timeout=60)
+    assert follow.returncode == 0, err
+    assert "hi" in out

@@ -22,6 +22,16 @@ def pick_jobs(run: RunRecord, job: str | None) -> list[JobRecord]:
     raise LightciError(f"run {run.number} has no job {job!r}; its jobs: {names}")
 
 
+def _wait_for_record(store: Store, number: int) -> None:
+    """Wait while a run is queued but its first record is not written yet."""
+    from lightci import queue
+
+    while store.read_run(number) is None:
+        if queue.read_entry(store.state_dir, number) is None:
+            return
+        time.sleep(_FOLLOW_POLL_SECONDS)
+
+
 def print_logs(
     store: Store,
     number: int,
@@ -32,6 +42,8 @@ def print_logs(
     headers: bool,
 ) -> None:
     """Write the logs of one run; with ``follow``, keep writing until it ends."""
+    if follow:
+        _wait_for_record(store, number)
     run = store.require_run(number)
     if not run.jobs and run.is_finished:
         # A run that ended before any job (an invalid pipeline, say) has no

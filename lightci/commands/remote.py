@@ -202,12 +202,22 @@ def status_report(
     commit with the same tree, and names that commit.
     """
     from lightci.builds import commit_status
-    from lightci.commands.status import exit_code_for, resolve_commit
+    from lightci.commands.status import exit_code_for, queued_run, resolve_commit
 
     commit = resolve_commit(store, rev)
     result = commit_status(store, commit)
     placed = result.run
     run = placed.run if placed is not None else None
+    if placed is None:
+        waiting = queued_run(store, commit)
+        if waiting is not None:
+            if as_json:
+                return json.dumps(waiting.to_dict(), indent=2) + "\n", exit_code_for(
+                    waiting
+                )
+            status = status_text(waiting.status, colour=colour)
+            text = f"{commit[:10]}: {status} (run {waiting.number})\n"
+            return text, exit_code_for(waiting)
     if as_json:
         data = None
         if placed is not None:

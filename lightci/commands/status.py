@@ -44,3 +44,23 @@ def exit_code_for(run: RunRecord | None) -> int:
 
 
 __all__ = ["FAILED", "exit_code_for", "latest_run", "resolve_commit"]
+
+
+def queued_run(store: Store, commit: str) -> RunRecord | None:
+    """Return the newest run of ``commit`` that only the queue knows of yet.
+
+    Between the hook writing a queue entry and the worker writing the run's
+    first record and note, this is where the run shows.
+    """
+    from lightci import queue
+
+    for entry in reversed(queue.read_entries(store.state_dir)):
+        try:
+            peeled = str(store.repo.revparse_single(entry.new).peel(pygit2.Commit).id)
+        except (KeyError, ValueError, pygit2.GitError):
+            continue
+        if peeled == commit:
+            return RunRecord(
+                number=entry.number, commit=commit, ref=entry.ref, event=entry.event
+            )
+    return None
