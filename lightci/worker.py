@@ -253,14 +253,35 @@ def recover(store: Store) -> None:
             number,
             pid,
         )
-        _stop_leftover_groups(active_dir / f"{number}.groups")
-        _finish_as_error(
+        finish_orphaned_run(
             store,
             number,
             f"the worker running this run (pid {pid}) stopped before it finished "
             f"(killed or crashed); `lightci retry {number}` runs it again",
         )
-        _cleanup_run(store, number)
+
+
+def orphan_owner(store: Store, number: int) -> str | None:
+    """Return the pid of a dead process that was running run ``number``.
+
+    Returns None when the run is not marked active or its process lives.
+    """
+    try:
+        pid = (store.state_dir / "active" / str(number)).read_text().strip()
+    except OSError:
+        return None
+    if pid.isdigit() and _process_alive(int(pid)):
+        return None
+    return pid or "?"
+
+
+def finish_orphaned_run(
+    store: Store, number: int, message: str, *, status: str = ERROR
+) -> None:
+    """Stop what a dead worker left of a run, record it finished, clean up."""
+    _stop_leftover_groups(store.state_dir / "active" / f"{number}.groups")
+    _finish_as_error(store, number, message, status=status)
+    _cleanup_run(store, number)
 
 
 def _process_alive(pid: int) -> bool:

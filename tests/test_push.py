@@ -668,3 +668,29 @@ def test_just_queued_run_seen_everywhere(server: Server, tmp_path: Path) -> None
     out, err = follow.communicate(timeout=60)
     assert follow.returncode == 0, err
     assert "hi" in out
+
+
+def test_cancel_after_worker_died(server: Server, tmp_path: Path) -> None:
+    marker = tmp_path / "step.pid"
+    server.commit(
+        {
+            ".lightci.yml": (
+                f"jobs:\n  slow:\n    steps: ['echo $$ > {marker}; sleep 300']\n"
+            )
+        }
+    )
+    server.push()
+    wait_for(lambda: marker.exists() and marker.read_text().strip().isdigit())
+    step_pid = int(marker.read_text())
+    worker_pid = int((server.git_dir / "lightci" / "worker.lock").read_text())
+    os.kill(worker_pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{worker_pid}").exists())
+
+    cancelled = server.lightci("cancel", "1")
+
+    assert "cancelled; its worker had stopped" in cancelled.stdout
+    record = show_json(server, 1)
+    assert record["status"] == "cancelled"
+    assert f"pid {worker_pid}" in record["message"]
+    wait_for(lambda: not _alive(step_pid), timeout=10)
+    assert_no_worktrees(server)

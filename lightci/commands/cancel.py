@@ -33,6 +33,19 @@ def cancel_run(store: Store, number: int, *, reason: str | None = None) -> str:
     flag.write_text(f"{reason or 'cancelled with lightci cancel'}\n")
 
     active = (store.state_dir / "active" / str(number)).exists()
+    if active:
+        from lightci.worker import finish_orphaned_run, orphan_owner
+
+        pid = orphan_owner(store, number)
+        if pid is not None:
+            # Nobody would read the flag: the process running the run died.
+            finish_orphaned_run(
+                store,
+                number,
+                f"cancelled after its worker (pid {pid}) had stopped",
+                status=CANCELLED,
+            )
+            return f"run {number}: cancelled; its worker had stopped"
     if active or entry is None:
         return f"run {number}: cancelling; its jobs are being stopped"
 
