@@ -150,10 +150,19 @@ def tree_results(store: Store, commit: str) -> list[PlacedRun]:
     return found
 
 
-def passed_tree(store: Store, commit: str) -> PlacedRun | None:
-    """Return a passed run of ``commit``'s tree, if any, newest first."""
+def passed_tree(
+    store: Store, commit: str, *, ref: str | None = None
+) -> PlacedRun | None:
+    """Return the newest passed run of ``commit``'s tree, if any.
+
+    With ``ref``, only a run of that ref counts: conditions and filters in
+    the pipeline may depend on the ref (a job only for tags, say), so a
+    pass on a branch says nothing about a push of a tag.
+    """
     passed = [
-        placed for placed in tree_results(store, commit) if placed.run.status == PASSED
+        placed
+        for placed in tree_results(store, commit)
+        if placed.run.status == PASSED and (ref is None or placed.run.ref == ref)
     ]
     if not passed:
         return None

@@ -219,3 +219,32 @@ def test_install_in_bare_repository_rejected(server: Server) -> None:
 
     assert result.returncode == 1
     assert "lightci install --server" in result.stderr
+
+
+def test_tag_push_not_skipped_by_branch_pass(server: Server) -> None:
+    repo = clone(server, "tagger")
+    lightci(repo, "install", "--no-post-commit")
+    commit(
+        repo,
+        {
+            ".lightci.yml": """\
+                jobs:
+                  build:
+                    steps: [echo build]
+                  release:
+                    if: startsWith(ref, 'refs/tags/')
+                    steps: [exit 1]
+                """
+        },
+    )
+    git(repo, "push", "-q", "origin", "HEAD:refs/heads/main")
+    server.wait_idle()
+    git(repo, "tag", "v2")
+
+    pushed = git(repo, "push", "origin", "v2", check=False)
+
+    assert pushed.returncode != 0
+    assert "already passed" not in pushed.stderr
+    assert "lightci: run 2 failed" in pushed.stderr
+    assert not server_has(server, "refs/tags/v2")
+    server.wait_idle()

@@ -20,7 +20,7 @@ from lightci.errors import PipelineError
 from lightci.queue import ZERO_ID, QueueEntry, enqueue
 from lightci.records import PASSED, short_ref
 from lightci.store import Store
-from lightci.sync import clone_id
+from lightci.sync import PlacedRun, clone_id
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,18 @@ def pre_push(
 ) -> int:
     """Run the pipeline of each pushed commit; return 1 if one failed, else 0."""
     origin = clone_id(store.repo)
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for update in updates:
         commit = update.local_commit
-        if commit == ZERO_ID or commit in seen:
-            continue
-        seen.add(commit)
         ref = (
             update.local_ref
             if update.local_ref.startswith("refs/")
             else update.remote_ref
         )
+        # A branch and a tag at one commit both run: conditions may differ.
+        if commit == ZERO_ID or (commit, ref) in seen:
+            continue
+        seen.add((commit, ref))
         reason = _skip_reason(store, commit, ref, update.remote_commit)
         if reason is not None:
             if reason:
@@ -96,6 +97,13 @@ def pre_push(
     return 0
 
 
+def _where(reused: PlacedRun, commit: str) -> str:
+    """Name the run that passed, and its commit when that is another one."""
+    if reused.run.commit == commit:
+        return f"run {reused.place.label}"
+    return f"run {reused.place.label}, built as commit {reused.run.commit[:10]}"
+
+
 def _skip_reason(store: Store, commit: str, ref: str, remote_commit: str) -> str | None:
     """Return why ``commit`` needs no run ("" to skip quietly), or None to run it."""
     from lightci.changes import changed_paths
@@ -110,12 +118,10 @@ def _skip_reason(store: Store, commit: str, ref: str, remote_commit: str) -> str
         return ""
     if found is None:
         return ""
-    reused = passed_tree(store, commit)
+    reused = passed_tree(store, commit, ref=ref)
     if reused is not None:
-        return (
-            f"{commit[:10]} already passed (run {reused.place.label}, built as "
-            f"commit {reused.run.commit[:10]}); not running it again"
-        )
+        where = _where(reused, commit)
+        return f"{commit[:10]} already passed ({where}); not running it again"
     filename, content = found
     try:
         pipeline = load_pipeline(content, filename)
@@ -161,13 +167,10 @@ def post_commit(store: Store) -> str | None:
             return None
     except PipelineError:
         pass  # queue it anyway, so that the run records the problem
-    reused = passed_tree(store, commit)
-    if reused is not None:
-        return (
-            f"{commit[:10]} already passed (run {reused.place.label}, built as "
-            f"commit {reused.run.commit[:10]}); no new run"
-        )
     ref = head.name if head.name.startswith("refs/") else "HEAD"
+    reused = passed_tree(store, commit, ref=ref)
+    if reused is not None:
+        return f"{commit[:10]} already passed ({_where(reused, commit)}); no new run"
     entry = QueueEntry(
         number=store.allocate_number(),
         ref=ref,
