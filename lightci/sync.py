@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import getpass
 import logging
+import random
 import re
 import secrets
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -45,7 +47,12 @@ logger = logging.getLogger("lightci.sync")
 REMOTE_NOTES_PREFIX = "refs/notes/remotes/"
 TREES_NOTES_REF = "refs/notes/lightci-trees"
 SYNCED_NOTES_REFS = (NOTES_REF, TREES_NOTES_REF)
-PUSH_ATTEMPTS = 5
+PUSH_ATTEMPTS = 10
+# Between attempts, wait a random time that doubles each round up to a
+# cap, so that two clones syncing at once, or a busy worker writing notes,
+# stop colliding on every attempt.
+BACKOFF_FIRST_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 2.0
 
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
 _VALID_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]*")
@@ -521,6 +528,11 @@ def sync(
         )
         logger.info(message)
         messages.append(message)
+        if attempt < attempts:
+            ceiling = min(
+                BACKOFF_FIRST_SECONDS * 2 ** (attempt - 1), BACKOFF_MAX_SECONDS
+            )
+            time.sleep(random.uniform(ceiling / 2, ceiling))
     raise LightciError(
         f"could not push lightci's notes to {name}: they kept changing on the "
         f"remote during {attempts} attempts; run `lightci sync {name}` again"
