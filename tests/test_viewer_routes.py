@@ -297,11 +297,11 @@ def test_history_pages_hold_fifty_runs(demo: Demo) -> None:
     assert len(first["runs"]) == 50
     assert first["runs"][0]["number"] == 58
     assert first["total"] == 58
-    assert first["next"] == "/demo/runs?page=2"
+    assert first["next"] == "/api/demo/runs?page=2"
     assert first["previous"] is None
     assert [run["number"] for run in second["runs"]] == list(range(8, 0, -1))
     assert second["next"] is None
-    assert second["previous"] == "/demo/runs?page=1"
+    assert second["previous"] == "/api/demo/runs?page=1"
     assert page.status == 200
     assert 'href="/demo/runs/8"' in page.text
     assert 'href="/demo/runs/9"' not in page.text
@@ -341,7 +341,7 @@ def test_history_filter_paginates(demo: Demo) -> None:
     page_two = call(demo.app, "/api/demo/runs", query="branch=main&page=2").json()
 
     assert len(page_one["runs"]) == 50
-    assert page_one["next"] == "/demo/runs?page=2&branch=main"
+    assert page_one["next"] == "/api/demo/runs?page=2&branch=main"
     assert [run["number"] for run in page_two["runs"]] == [6, 5, 4, 3, 2, 1]
     assert page_two["next"] is None
 

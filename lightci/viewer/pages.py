@@ -210,16 +210,17 @@ def history_page(
     )
     name = repository.name
     filters = {"branch": branch or None, "status": status or None}
+    next_url = urls.runs(name, page=number + 1, **filters) if result.has_next else None
+    previous_url = urls.runs(name, page=number - 1, **filters) if number > 1 else None
     data = {
         "name": name,
         "page": result.page,
         "per_page": queries.PAGE_SIZE,
         "total": result.total,
         "filters": filters,
-        "next": urls.runs(name, page=number + 1, **filters)
-        if result.has_next
-        else None,
-        "previous": urls.runs(name, page=number - 1, **filters) if number > 1 else None,
+        # The JSON's page links lead to the JSON pages.
+        "next": urls.api(next_url) if next_url else None,
+        "previous": urls.api(previous_url) if previous_url else None,
         "runs": [run_summary_json(run, name, urls) for run in result.runs],
     }
     context = {
@@ -228,8 +229,8 @@ def history_page(
         "rows": _rows(store, result.runs),
         "filters": filters,
         "statuses": STATUSES,
-        "next_url": data["next"],
-        "previous_url": data["previous"],
+        "next_url": next_url,
+        "previous_url": previous_url,
     }
     return Page("runs", context, data, f"Runs · {name}")
 
