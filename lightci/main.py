@@ -43,7 +43,7 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
     "-n",
     "--max-count",
     "limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=0),
     help="Show at most N runs.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
