@@ -93,8 +93,8 @@ def work(git_dir: Path) -> int:
 def serve_queue(git_dir: Path, poll: float) -> None:
     """Run as a service: drain the queue, then look again every ``poll`` seconds.
 
-    Hooks still start their own workers; those exit at once while this one
-    holds the lock, so the two ways of running work side by side.
+    Hooks still start their own workers. Those exit at once while this one
+    has the lock, so the two ways of running work side by side.
     """
     logger.info("worker service started for %s, polling every %ss", git_dir, poll)
     try:

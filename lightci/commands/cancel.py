@@ -38,7 +38,8 @@ def cancel_run(store: Store, number: int, *, reason: str | None = None) -> str:
 
         pid = orphan_owner(store, number)
         if pid is not None:
-            # Nobody would read the flag: the process running the run died.
+            # The flag would go unread, because the process running the run
+            # died; finish the run here instead.
             finish_orphaned_run(
                 store,
                 number,

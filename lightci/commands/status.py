@@ -47,7 +47,7 @@ __all__ = ["FAILED", "exit_code_for", "latest_run", "resolve_commit"]
 
 
 def queued_run(store: Store, commit: str) -> RunRecord | None:
-    """Return the newest run of ``commit`` that only the queue knows of yet.
+    """Return the newest run of ``commit`` that has a queue entry but no record.
 
     Between the hook writing a queue entry and the worker writing the run's
     first record and note, this is where the run shows.
