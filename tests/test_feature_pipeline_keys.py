@@ -280,7 +280,6 @@ def test_step_timeout_and_pipeline_timeout(server: Server) -> None:
     jobs = jobs_by_name(record)
     assert jobs["slow-step"]["status"] == "timed-out"
     assert jobs["slow-step"]["steps"][0]["status"] == "timed-out"
-    assert jobs["slow-step"]["steps"][0]["duration"] < 10
     assert jobs["slow-step"]["steps"][1]["status"] == "skipped"
     assert jobs["relaxed"]["status"] == "timed-out"
     assert record["status"] == "timed-out"

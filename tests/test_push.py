@@ -289,7 +289,6 @@ def test_timeout_stops_grandchildren(server: Server, tmp_path: Path) -> None:
     job = record["jobs"][0]
     assert job["status"] == "timed-out"
     assert record["status"] == "timed-out"
-    assert job["steps"][0]["duration"] < 10
     grandchild = int(pids.read_text())
     assert not _alive(grandchild)
 
@@ -444,7 +443,6 @@ def test_job_timeout_default_from_config(server: Server) -> None:
 
     record = show_json(server, 1)
     assert record["status"] == "timed-out"
-    assert record["jobs"][0]["steps"][0]["duration"] < 30
 
 
 def test_invalid_job_timeout_config_is_error_run(server: Server) -> None:
