@@ -400,7 +400,9 @@ def _plan_job(
     env = {key: fill(value) for key, value in {**pipeline.env, **job.env}.items()}
     steps = tuple(
         StepPlan(
-            name=step.name if step.name is not None else _default_step_name(step.run),
+            name=fill(step.name)
+            if step.name is not None
+            else _default_step_name(fill(step.run)),
             run=fill(step.run),
             env={**env, **{key: fill(value) for key, value in step.env.items()}},
             timeout=step.timeout,

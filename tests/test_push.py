@@ -692,3 +692,36 @@ def test_cancel_after_worker_died(server: Server, tmp_path: Path) -> None:
     assert f"pid {worker_pid}" in record["message"]
     wait_for(lambda: not _alive(step_pid), timeout=10)
     assert_no_worktrees(server)
+
+
+def test_annotated_tag_push_names_commit(server: Server) -> None:
+    commit = server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
+    server.push()
+    server.wait_idle()
+    git(server.clone, "tag", "-a", "v1.0", "-m", "release")
+    tag_object = git(server.clone, "rev-parse", "v1.0").stdout.strip()
+
+    pushed = server.push("v1.0")
+    server.wait_idle()
+
+    assert f"run 2 queued for v1.0 ({commit[:10]})" in pushed.stderr
+    assert tag_object[:10] not in pushed.stderr
+    record = show_json(server, 2)
+    assert record["commit"] == commit
+    assert record["ref"] == "refs/tags/v1.0"
+    assert record["status"] == "passed"
+
+
+def test_fast_path_queues_every_ref_of_push(server: Server) -> None:
+    server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
+    server.push()
+    server.wait_idle()
+    assert list((server.git_dir / "lightci" / "pipelines").glob("*.plain"))
+    server.commit({"more": "x\n"})
+
+    pushed = server.push("HEAD:refs/heads/b1", "HEAD:refs/heads/b2", "HEAD:b3")
+    server.wait_idle()
+
+    for number, branch in ((2, "b1"), (3, "b2"), (4, "b3")):
+        assert f"run {number} queued for {branch}" in pushed.stderr
+        assert show_json(server, number)["ref"] == f"refs/heads/{branch}"

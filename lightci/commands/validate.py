@@ -20,7 +20,13 @@ def find_pipeline_file(start: Path) -> Path:
             root = Path(repo.workdir)
     for name in PIPELINE_FILES:
         if (root / name).is_file():
-            return root / name
+            found_path = root / name
+            # Shown relative to the current folder when it is below it, as
+            # git shows paths.
+            try:
+                return found_path.relative_to(Path.cwd())
+            except ValueError:
+                return found_path
     raise LightciError(
         f"no {PIPELINE_FILES[0]} in {root}; write one with `lightci init` or "
         "name the file: `lightci validate FILE`"
