@@ -308,6 +308,17 @@ def test_history_pages_hold_fifty_runs(demo: Demo) -> None:
     assert call(demo.app, "/api/demo/runs", query="page=9").json()["runs"] == []
 
 
+def test_history_cursor_pages_by_run_number(demo: Demo) -> None:
+    first = call(demo.app, "/api/demo/runs").json()
+    assert first["next_before"] == "/api/demo/runs?before=9"
+
+    after = call(demo.app, "/api/demo/runs", query="before=9").json()
+    assert [run["number"] for run in after["runs"]] == list(range(8, 0, -1))
+    assert after["next_before"] is None
+    bad = call(demo.app, "/api/demo/runs", query="before=x")
+    assert bad.status == 400
+
+
 def test_history_rejects_invalid_query(demo: Demo) -> None:
     bad_page = call(demo.app, "/api/demo/runs", query="page=zero")
     bad_status = call(demo.app, "/demo/runs", query="status=green")

@@ -310,6 +310,7 @@ class Viewer:
             page=query.getunicode("page"),
             branch=query.getunicode("branch"),
             status=query.getunicode("status"),
+            before=query.getunicode("before"),
         )
 
     def _run(self, name: str, number: int) -> pages.Page:

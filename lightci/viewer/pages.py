@@ -198,20 +198,30 @@ def history_page(
     page: str | None,
     branch: str | None,
     status: str | None,
+    before: str | None = None,
 ) -> Page:
     number = parse_page_number(page)
+    if before not in (None, "") and (not before.isdigit() or int(before) < 1):
+        raise BadRequest(f"before={before!r} is not a run number")
+    cursor = int(before) if before else None
     if status and status not in STATUSES:
         raise BadRequest(
             f"status={status!r} is not a status; use one of {', '.join(STATUSES)}"
         )
     store = registry.store(repository)
     result = queries.history_page(
-        store, number, branch=branch or None, status=status or None
+        store, number, branch=branch or None, status=status or None, before=cursor
     )
     name = repository.name
     filters = {"branch": branch or None, "status": status or None}
-    next_url = urls.runs(name, page=number + 1, **filters) if result.has_next else None
-    previous_url = urls.runs(name, page=number - 1, **filters) if number > 1 else None
+    query = {**filters, "before": cursor}
+    next_url = urls.runs(name, page=number + 1, **query) if result.has_next else None
+    previous_url = urls.runs(name, page=number - 1, **query) if number > 1 else None
+    # A script that walks the history follows `after_cursor`: pages by
+    # run number stay put while new runs arrive, pages by number shift.
+    after_cursor = None
+    if result.has_next and result.runs:
+        after_cursor = urls.runs(name, before=result.runs[-1].number, **filters)
     data = {
         "name": name,
         "page": result.page,
@@ -221,6 +231,7 @@ def history_page(
         # The JSON's page links lead to the JSON pages.
         "next": urls.api(next_url) if next_url else None,
         "previous": urls.api(previous_url) if previous_url else None,
+        "next_before": urls.api(after_cursor) if after_cursor else None,
         "runs": [run_summary_json(run, name, urls) for run in result.runs],
     }
     context = {

@@ -92,10 +92,21 @@ class HistoryPage:
 
 
 def history_page(
-    store: Store, page: int, *, branch: str | None = None, status: str | None = None
+    store: Store,
+    page: int,
+    *,
+    branch: str | None = None,
+    status: str | None = None,
+    before: int | None = None,
 ) -> HistoryPage:
-    """Return one page of runs, newest first, optionally filtered."""
+    """Return one page of runs, newest first, optionally filtered.
+
+    With ``before``, only runs numbered below it count, so a client can
+    page through a history that grows while it reads.
+    """
     numbers = refs.run_numbers(store.git_dir)
+    if before is not None:
+        numbers = [number for number in numbers if number < before]
     start = (page - 1) * PAGE_SIZE
     if not branch and not status:
         chosen = numbers[start : start + PAGE_SIZE]
