@@ -14,6 +14,7 @@ from lightci.errors import LightciError
 
 EXIT_USER_ERROR = 1
 EXIT_CRASH = 3
+SHORT_SECRET = 4
 
 
 def _store(ctx: click.Context):  # type: ignore[no-untyped-def]
@@ -453,6 +454,13 @@ def secrets_set(ctx: click.Context, name: str) -> None:
         value = value.removesuffix("\n").removesuffix("\r")
     set_secret(_store(ctx).git_dir, name, value)
     click.echo(f"secret {name} set")
+    if len(value.strip()) < SHORT_SECRET:
+        click.echo(
+            f"lightci: warning: the value of {name} is shorter than "
+            f"{SHORT_SECRET} characters, and every occurrence of it in a log "
+            "becomes ***, words included",
+            err=True,
+        )
 
 
 @secrets_group.command("list")

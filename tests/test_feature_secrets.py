@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import LIGHTCI, Server, lightci
+from conftest import LIGHTCI, Server, lightci, run
 
 from lightci.secrets import SecretMask
 
@@ -221,3 +221,10 @@ def test_mask_catches_value_split_across_writes() -> None:
     output = b"".join(written)
     assert output == b"a *** b *** c\n"
     assert before_close == output
+
+
+def test_short_secret_value_warns(server: Server) -> None:
+    result = run(*LIGHTCI, "secrets", "set", "PIN", cwd=server.git_dir, input="ab\n")
+
+    assert result.stdout == "secret PIN set\n"
+    assert "shorter than 4 characters" in result.stderr
