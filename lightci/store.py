@@ -275,43 +275,19 @@ class Store:
         """
         line = note_line(run)
         key = note_key(line)
-        commit = run.commit
 
-        def build(parent: pygit2.Commit | None) -> pygit2.Oid:
-            base = parent.tree if parent is not None else None
-            old_text = ""
-            if base is not None:
-                for path in (commit, f"{commit[:2]}/{commit[2:]}"):
-                    try:
-                        old_text = _blob_data(base, path).decode("utf-8", "replace")
-                        break
-                    except KeyError:
-                        continue
-            lines = [item for item in old_text.splitlines() if item.strip()]
-            replaced = False
-            for index, item in enumerate(lines):
-                if note_key(item) == key:
-                    lines[index] = line
-                    replaced = True
-            if not replaced:
-                lines.append(line)
-            blob = self.repo.create_blob(("\n".join(lines) + "\n").encode())
-            changes: dict[str, pygit2.Oid | None] = {
-                commit: None,
-                f"{commit[:2]}/{commit[2:]}": blob,
-            }
-            tree = _tree_with(self.repo, base, changes)
-            parents = [parent.id] if parent is not None else []
-            return self.repo.create_commit(
-                None,
-                _signature(),
-                _signature(),
-                f"lightci: run {run.number} {run.status}\n",
-                tree,
-                parents,
-            )
+        def edit(lines: list[str]) -> list[str]:
+            replaced = [line if note_key(item) == key else item for item in lines]
+            if replaced == lines and line not in lines:
+                replaced.append(line)
+            return replaced
 
-        self._cas_update(NOTES_REF, build)
+        self.edit_note(
+            NOTES_REF,
+            run.commit,
+            edit,
+            message=f"lightci: run {run.number} {run.status}\n",
+        )
 
     def read_note_at(self, ref: str, target: str) -> str | None:
         """Return the note on object ``target`` in the notes ref ``ref``."""
