@@ -81,6 +81,14 @@ class Workspace(Protocol):
 
 
 class Executor(Protocol):
+    """Runs one job of one commit, here or on another machine.
+
+    ``run_job`` writes the job's output to ``log``, fills in the steps of
+    ``record`` and calls ``on_change`` after each change, stores artifacts
+    through ``artifacts``, stops the job's processes once ``cancel`` is set,
+    and returns the job's status. Only the caller writes records.
+    """
+
     def run_job(
         self,
         request: JobRequest,
