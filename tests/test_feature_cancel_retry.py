@@ -5,12 +5,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import Server, git
+from conftest import Server, alive, git, wait_for
 
 
 def show_json(server: Server, number: int) -> dict[str, Any]:
@@ -19,23 +17,6 @@ def show_json(server: Server, number: int) -> dict[str, Any]:
 
 def jobs_by_name(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {job["name"]: job for job in record["jobs"]}
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
 
 
 def read_pid(path: Path) -> int:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import LIGHTCI, Server, git, lightci, run, wait_idle
+from conftest import LIGHTCI, Server, alive, git, lightci, run, wait_for, wait_idle
 
 TWO_JOBS = {
     ".lightci.yml": """\
@@ -218,15 +218,6 @@ def test_ten_pushes_at_once(server: Server) -> None:
     assert fsck.returncode == 0
 
 
-def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def test_killed_worker_run_finished_by_next(server: Server, tmp_path: Path) -> None:
     marker = tmp_path / "step.pid"
     server.commit(
@@ -252,19 +243,11 @@ def test_killed_worker_run_finished_by_next(server: Server, tmp_path: Path) -> N
     assert f"pid {worker_pid}" in record["message"]
     assert "lightci retry 1" in record["message"]
     assert record["jobs"][0]["status"] == "error"
-    wait_for(lambda: not _alive(step_pid), timeout=10)
+    wait_for(lambda: not alive(step_pid), timeout=10)
     assert_no_worktrees(server)
     state = server.git_dir / "lightci"
     assert list((state / "active").iterdir()) == []
     assert not (state / "work" / "1").exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
 
 
 def test_timeout_stops_grandchildren(server: Server, tmp_path: Path) -> None:
@@ -290,7 +273,7 @@ def test_timeout_stops_grandchildren(server: Server, tmp_path: Path) -> None:
     assert job["status"] == "timed-out"
     assert record["status"] == "timed-out"
     grandchild = int(pids.read_text())
-    assert not _alive(grandchild)
+    assert not alive(grandchild)
 
 
 def test_background_process_does_not_hang_job(server: Server, tmp_path: Path) -> None:
@@ -312,7 +295,7 @@ def test_background_process_does_not_hang_job(server: Server, tmp_path: Path) ->
     record = show_json(server, 1)
     assert record["status"] == "passed"
     assert "next step" in server.lightci("logs", "1").stdout
-    assert not _alive(int(pids.read_text()))
+    assert not alive(int(pids.read_text()))
 
 
 def test_broken_lightci_keeps_push_working(server: Server) -> None:
@@ -690,7 +673,7 @@ def test_cancel_after_worker_died(server: Server, tmp_path: Path) -> None:
     record = show_json(server, 1)
     assert record["status"] == "cancelled"
     assert f"pid {worker_pid}" in record["message"]
-    wait_for(lambda: not _alive(step_pid), timeout=10)
+    wait_for(lambda: not alive(step_pid), timeout=10)
     assert_no_worktrees(server)
 
 

@@ -11,6 +11,28 @@ import pytest
 from conftest import LIGHTCI, Server, git
 
 
+def replace_run_record(server: Server, number: int, run_json: bytes) -> None:
+    """Point a run's ref at a new commit whose tree has only ``run_json``."""
+
+    def plumbing(*args: str, data: bytes) -> str:
+        return (
+            subprocess.run(
+                ["git", *args],
+                cwd=server.git_dir,
+                input=data,
+                capture_output=True,
+                check=True,
+            )
+            .stdout.decode()
+            .strip()
+        )
+
+    blob = plumbing("hash-object", "-w", "--stdin", data=run_json)
+    tree = plumbing("mktree", data=f"100644 blob {blob}\trun.json\n".encode())
+    commit = git(server.git_dir, "commit-tree", tree, "-m", "replaced").stdout.strip()
+    git(server.git_dir, "update-ref", f"refs/lightci/runs/{number}", commit)
+
+
 def test_worker_service_drains_queue(server: Server) -> None:
     hook = server.git_dir / "hooks" / "post-receive"
     hook.write_text(hook.read_text().replace("setsid ", "true "))
@@ -45,30 +67,7 @@ def test_corrupt_record_is_user_error(server: Server) -> None:
     server.commit({".lightci.yml": "jobs:\n  one:\n    steps: [echo ok]\n"})
     server.push()
     server.wait_idle()
-    broken = (
-        subprocess.run(
-            ["git", "hash-object", "-w", "--stdin"],
-            cwd=server.git_dir,
-            input=b"{not json",
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .strip()
-    )
-    tree = (
-        subprocess.run(
-            ["git", "mktree"],
-            cwd=server.git_dir,
-            input=f"100644 blob {broken}\trun.json\n".encode(),
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .strip()
-    )
-    commit = git(server.git_dir, "commit-tree", tree, "-m", "broken").stdout.strip()
-    git(server.git_dir, "update-ref", "refs/lightci/runs/1", commit)
+    replace_run_record(server, 1, b"{not json")
 
     result = server.lightci("show", "1", check=False)
 
@@ -189,30 +188,7 @@ def test_newer_record_format_is_reported(server: Server) -> None:
     server.wait_idle()
     record = git(server.git_dir, "cat-file", "blob", "refs/lightci/runs/2:run.json")
     newer = record.stdout.replace('"format": 1', '"format": 2')
-    blob = (
-        subprocess.run(
-            ["git", "hash-object", "-w", "--stdin"],
-            cwd=server.git_dir,
-            input=newer.encode(),
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .strip()
-    )
-    tree = (
-        subprocess.run(
-            ["git", "mktree"],
-            cwd=server.git_dir,
-            input=f"100644 blob {blob}\trun.json\n".encode(),
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .strip()
-    )
-    commit = git(server.git_dir, "commit-tree", tree, "-m", "newer").stdout.strip()
-    git(server.git_dir, "update-ref", "refs/lightci/runs/2", commit)
+    replace_run_record(server, 2, newer.encode())
 
     shown = server.lightci("show", "2", check=False)
     listed = server.lightci("log")
