@@ -157,7 +157,7 @@ def passed_tree(
 
     With ``ref``, only a run of that ref counts: conditions and filters in
     the pipeline may depend on the ref (a job only for tags, say), so a
-    pass on a branch says nothing about a push of a tag.
+    pass on a branch proves nothing about a push of a tag.
     """
     passed = [
         placed

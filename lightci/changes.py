@@ -1,4 +1,4 @@
-"""Which paths a push changed, for the pipeline's path filters."""
+"""The paths a push changed, for the pipeline's path filters."""
 
 from __future__ import annotations
 

@@ -405,7 +405,7 @@ class RunEngine:
                 )
 
         # A job that starts after a cancel does so because its condition
-        # asks for it (`always()`, `cancelled()`), so that cancel must not
+        # calls for it (`always()`, `cancelled()`), so that cancel must not
         # stop it in turn.
         job_cancel = threading.Event() if self.cancel.is_set() else self.cancel
         steps = tuple(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class LightciError(Exception):
-    """A failure the user can fix; its message says what failed and what to do.
+    """A failure the user can fix; its message names what failed and what to do.
 
     The command line prints it as one line on stderr and exits 1.
     """

@@ -283,7 +283,7 @@ class LocalExecutor:
 
 
 def _outcome_line(status: str, exit_code: int | None, limit: str) -> bytes:
-    """Return the log line that says how a step ended, or nothing if it passed."""
+    """Return the log line that tells how a step ended, or nothing if it passed."""
     if status == TIMED_OUT:
         text = f"step timed out: {limit} passed"
     elif status == CANCELLED:

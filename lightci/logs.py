@@ -25,7 +25,7 @@ class JobLog:
     """A job's log file: every write lands on disk at once, so readers see it live.
 
     Past ``max_bytes`` the rest of the output is counted but dropped, and a
-    marker line says how much, so one runaway step cannot fill the disk.
+    marker line gives the count, so one runaway step cannot fill the disk.
     """
 
     def __init__(

@@ -94,7 +94,7 @@ def _warn(warnings: list[str]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
 def show_command(ctx: click.Context, run: str, as_json: bool) -> None:
-    """One run: jobs, steps, durations, statuses and artifacts.
+    """Show one run: jobs, steps, durations, statuses and artifacts.
 
     RUN is a number, or REMOTE/N or CLONE-ID/N for a run recorded elsewhere.
     """
@@ -143,7 +143,7 @@ def _run_or_queued(store, number: int):  # type: ignore[no-untyped-def]
 def logs_command(
     ctx: click.Context, run: str, job: str | None, follow: bool, raw: bool
 ) -> None:
-    """The logs of a run, or of one of its jobs."""
+    """Print the logs of a run, or of one of its jobs."""
     from lightci.commands.logs import print_logs
     from lightci.logs import strip_ansi
     from lightci.output import use_colour
@@ -356,7 +356,7 @@ def serve_command(
     port: int,
     threads: int,
 ) -> None:
-    """The web viewer, on 127.0.0.1 unless told otherwise."""
+    """Serve the web viewer, on 127.0.0.1 unless --host is given."""
     from lightci.commands.serve import serve
 
     targets = list(repos)

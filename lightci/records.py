@@ -161,7 +161,7 @@ class RunRecord:
         return self.status in FINISHED_STATUSES
 
     def summary_dict(self) -> dict[str, Any]:
-        """The run.json form: run fields and a short entry per job."""
+        """Return the run.json form: run fields and a short entry per job."""
         return {
             "format": FORMAT_VERSION,
             "number": self.number,
@@ -189,7 +189,7 @@ class RunRecord:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """The full form, as ``--json`` prints it: run fields and whole jobs."""
+        """Return the full form, as ``--json`` prints it: run fields, whole jobs."""
         data = self.summary_dict()
         del data["format"]
         data["duration"] = self.duration

@@ -262,7 +262,7 @@ class _CancelWatcher(threading.Thread):
     def run(self) -> None:
         while not self._stopped.wait(_CANCEL_POLL_SECONDS):
             if self.flag.exists():
-                # The flag's text says who cancelled, e.g. "replaced by run 12".
+                # The flag's text names who cancelled, e.g. "replaced by run 12".
                 try:
                     self.reason = self.flag.read_text().strip() or None
                 except OSError:

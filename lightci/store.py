@@ -3,7 +3,8 @@
 Every ref update is a compare-and-swap. The new commit is built on the tip
 that was read, and the update fails if another writer moved the ref in
 between. The change is then rebuilt on the new tip and tried again, so two
-workers, or a worker and a hook, never lose each other's writes.
+workers, or a worker and a hook, do not lose each other's writes (within
+``_CAS_ATTEMPTS`` tries, after which the writer raises).
 """
 
 from __future__ import annotations
@@ -202,8 +203,8 @@ class Store:
     ) -> pygit2.Oid:
         """Record a new state of ``run`` as a commit on its ref.
 
-        ``jobs`` are the job records to (re)write, and ``logs`` maps a job
-        slug to the file holding its log; entries not given keep their
+        ``jobs`` are the job records to write again. ``logs`` maps a job slug
+        to the file that contains its log. Entries not given keep their
         previous content.
         """
         summary = json.dumps(run.summary_dict(), indent=2, sort_keys=True) + "\n"

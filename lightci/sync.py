@@ -413,7 +413,7 @@ def merge_notes_commits(
     theirs: pygit2.Commit,
     message: str,
 ) -> pygit2.Oid:
-    """Return the commit that holds both notes histories, merged by run key.
+    """Return the commit that contains both notes histories, merged by run key.
 
     A side that already contains the other is returned as it is (a fast
     forward); otherwise a merge commit with both sides as parents.

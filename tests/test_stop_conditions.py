@@ -1,4 +1,4 @@
-"""What runs, and what records say, when a run is cancelled or out of time."""
+"""Which jobs and steps run, and what is recorded, when a run stops early."""
 
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ def recent_runs(
 
 
 def _unrecorded_entries(git_dir: Path, recorded: set[int]) -> dict[int, RunRecord]:
-    """Return queued runs that only the queue knows of yet, by number.
+    """Return queued runs that have a queue entry but no record yet, by number.
 
     The hook writes a queue entry; the worker writes the first record a
     moment later. In between, the run is shown from its entry.

@@ -2,7 +2,7 @@
 
 waitress sends each chunk a streamed response yields as soon as it is
 written (its ``send_bytes`` threshold is 1 byte), which server-sent events
-need. Each open event stream holds one server thread until the run ends,
+need. Each open event stream occupies one server thread until the run ends,
 or for at most a few minutes before the page reconnects, so streams are
 capped at two fewer than the threads.
 """

@@ -189,7 +189,7 @@ class Viewer:
             except pages.BadRequest as exc:
                 raise bottle.HTTPError(400, str(exc)) from None
             except RecordError as exc:
-                # A record this lightci cannot read: say which and why.
+                # A record this lightci cannot read: the error names it and why.
                 logger.warning("%s: %s", bottle.request.fullpath, exc)
                 raise bottle.HTTPError(500, str(exc)) from None
             except Exception:

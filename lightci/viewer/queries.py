@@ -71,8 +71,8 @@ def run_summary(store: Store, number: int) -> RunRecord | None:
         try:
             run = parse_summary(blob.data)
         except RecordError:
-            # Listed pages skip a record this lightci cannot read; the run's
-            # own page says why.
+            # Listed pages skip a record this lightci cannot read, and the
+            # run's own page shows why.
             return None
         SUMMARIES.put(key, run)
     return run
